@@ -1,0 +1,1598 @@
+//! The engine of one tenant: its state, the commands that change it, and the reads that inspect it.
+//!
+//! Every command takes the caller's `now`, first fires the timers due by then, applies the change, routes what
+//! the change made routable, and leaves the resulting events in the outbox (`drain_events`).
+
+mod routing;
+mod status;
+mod timers;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{AgentError, ConfigError, TaskError};
+use crate::event::{Event, EventKind};
+use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec, TaskSpec, INITIAL_PRESENCE};
+use crate::types::{
+    AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence, Priority,
+    ProfileId, QueueReason, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus, TerminationReason,
+    Time, TraitId, TraitRequirement,
+};
+
+pub use status::{AgentInfo, EligibleAgent, Explanation, Ineligibility, ServiceInfo, TaskInfo};
+
+pub(crate) type AgentIdx = u32;
+pub(crate) type ServiceIdx = u32;
+pub(crate) type TaskIdx = u32;
+
+/// Queue order of a waiting task: higher priority first, then the earlier queue entry.
+/// A task that returns to the queue (RONA, decline, refresh) keeps its rank, and so its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Rank {
+    neg_priority: i64,
+    seq: u64,
+}
+
+impl Rank {
+    fn new(priority: Priority, seq: u64) -> Rank {
+        Rank {
+            neg_priority: -(priority.0 as i64),
+            seq,
+        }
+    }
+}
+
+/// An agent's entry in a service's set of available agents, ordered so that the first entry is the agent the
+/// service's strategy picks: lowest penalty tier, then least loaded, then the strategy's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct AvailKey {
+    penalty: u32,
+    load: u16,
+    primary: u64,
+    secondary: u64,
+    agent: AgentIdx,
+    /// `None` when the agent is idle (any channel), else the one channel it can take more of. Never decides the
+    /// order, since `agent` is unique.
+    channel: Option<Channel>,
+}
+
+/// The extra requirements that split a service's waiting tasks into classes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClassKey {
+    channel: Channel,
+    capabilities: Capabilities,
+    traits: Vec<TraitRequirement>,
+}
+
+pub(crate) struct ClassQueue {
+    key: ClassKey,
+    queue: BTreeMap<Rank, TaskIdx>,
+    /// Position in the service's `nonempty_classes`, when the queue is not empty.
+    nonempty_pos: Option<usize>,
+}
+
+pub(crate) struct ServiceState {
+    spec: ServiceSpec,
+    number: u32,
+    overflow_to: Option<ServiceIdx>,
+    available: BTreeSet<AvailKey>,
+    classes: Vec<ClassQueue>,
+    class_index: FxHashMap<ClassKey, u32>,
+    nonempty_classes: Vec<u32>,
+    /// Every waiting task of the service, in queue order (routable, reserved, preferred-only and parked alike).
+    waiting: BTreeMap<Rank, TaskIdx>,
+    /// Number of waiting tasks per priority, to compute the initial queue position without a scan.
+    waiting_by_priority: BTreeMap<i32, u32>,
+    /// Agents serving the service (explicit or responsibility membership, and meeting its required traits).
+    members: BTreeSet<AgentIdx>,
+    /// Live tasks of the service in any state.
+    n_live: u32,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Membership {
+    service: ServiceIdx,
+    penalty: u32,
+    explicit: bool,
+    responsibility: Level,
+    level_sum: u32,
+    last_offered: u64,
+    handled: u64,
+    talk_time: i64,
+    avail: Option<AvailKey>,
+}
+
+pub(crate) struct AgentStateData {
+    spec: AgentSpec,
+    number: u32,
+    traits: Vec<(TraitId, Level)>,
+    current_profile: Option<ProfileId>,
+    memberships: Vec<Membership>,
+    presence: Presence,
+    line: Option<String>,
+    blocked: bool,
+    absent: Option<String>,
+    paused: Option<String>,
+    rona: bool,
+    wrapup_until: Option<Time>,
+    tasks: Vec<TaskIdx>,
+    channel: Option<Channel>,
+    load: u16,
+    /// Tasks offered and not yet answered (at most one at a time).
+    n_offered: u16,
+    n_block_tasks: u16,
+    idle_since: Time,
+    status: (AgentState, bool, Option<NotSelectableReason>),
+    status_since: Time,
+    /// Tasks restricted to this agent (reserved for it, or preferred-only naming it) that wait.
+    personal: BTreeMap<Rank, TaskIdx>,
+    dirty: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// Not waiting.
+    Nowhere,
+    /// In its service's class queue: any eligible member may take it.
+    Class,
+    /// In the personal queues of its candidate agents only.
+    Personal,
+    /// Waiting but never offered (`DistributeToAgent` false).
+    Parked,
+}
+
+pub(crate) struct TaskState {
+    id: TaskId,
+    number: u64,
+    external_id: Option<String>,
+    kind: TaskKind,
+    direction: Direction,
+    service: ServiceIdx,
+    class: u32,
+    customer: String,
+    priority: Priority,
+    rank: Rank,
+    status: TaskStatus,
+    location: Location,
+    agent: Option<AgentIdx>,
+    last_agent: Option<AgentIdx>,
+    selection: Option<Selection>,
+    offer_deadline: Option<Time>,
+    preferred: Vec<AgentIdx>,
+    preferred_only: bool,
+    reserved: Option<(AgentIdx, Time)>,
+    required_capabilities: Capabilities,
+    required_traits: Vec<TraitRequirement>,
+    distribute: bool,
+    rona_timeout: Option<Span>,
+    context: Vec<(String, String)>,
+    not_before: Option<Time>,
+    declined: Vec<AgentIdx>,
+    created: Time,
+    queue_started: Time,
+    offered_at: Option<Time>,
+    connected_at: Option<Time>,
+    last_polled: Time,
+    lifetime_start: Time,
+    initial_position: u32,
+    n_offers: u32,
+    /// The time under which the task sits in the deadline index, if any.
+    timer_at: Option<Time>,
+}
+
+/// The routing engine of one tenant. Pure: no I/O, no clock, no threads; the same commands with the same `now`
+/// values always produce the same events.
+pub struct Engine {
+    config: EngineConfig,
+    now: Time,
+    event_seq: u64,
+    rank_seq: u64,
+    offer_counter: u64,
+    rng_state: u64,
+    next_service_number: u32,
+    next_agent_number: u32,
+    next_task_number: u64,
+    trait_names: Vec<String>,
+    trait_index: FxHashMap<String, TraitId>,
+    profiles: Vec<ProfileSpec>,
+    profile_index: FxHashMap<ProfileId, usize>,
+    services: Vec<Option<ServiceState>>,
+    service_index: FxHashMap<ServiceId, ServiceIdx>,
+    service_numbers: FxHashMap<u32, ServiceIdx>,
+    services_by_trait: FxHashMap<TraitId, Vec<ServiceIdx>>,
+    agents: Vec<Option<AgentStateData>>,
+    agent_index: FxHashMap<AgentId, AgentIdx>,
+    agent_numbers: FxHashMap<u32, AgentIdx>,
+    tasks: Vec<Option<TaskState>>,
+    free_tasks: Vec<TaskIdx>,
+    task_index: FxHashMap<TaskId, TaskIdx>,
+    task_by_external: FxHashMap<String, TaskIdx>,
+    task_by_number: FxHashMap<u64, TaskIdx>,
+    n_live_tasks: usize,
+    task_timers: BTreeSet<(Time, TaskIdx)>,
+    agent_timers: BTreeSet<(Time, AgentIdx)>,
+    dirty_agents: Vec<AgentIdx>,
+    events: Vec<Event>,
+}
+
+impl Engine {
+    /// An empty engine for one tenant.
+    pub fn new(config: EngineConfig) -> Engine {
+        let rng_state = config.random_seed ^ 0x9E37_79B9_7F4A_7C15;
+        Engine {
+            config,
+            now: Time::ZERO,
+            event_seq: 0,
+            rank_seq: 0,
+            offer_counter: 0,
+            rng_state,
+            next_service_number: 1,
+            next_agent_number: 1,
+            next_task_number: 1,
+            trait_names: Vec::new(),
+            trait_index: FxHashMap::default(),
+            profiles: Vec::new(),
+            profile_index: FxHashMap::default(),
+            services: Vec::new(),
+            service_index: FxHashMap::default(),
+            service_numbers: FxHashMap::default(),
+            services_by_trait: FxHashMap::default(),
+            agents: Vec::new(),
+            agent_index: FxHashMap::default(),
+            agent_numbers: FxHashMap::default(),
+            tasks: Vec::new(),
+            free_tasks: Vec::new(),
+            task_index: FxHashMap::default(),
+            task_by_external: FxHashMap::default(),
+            task_by_number: FxHashMap::default(),
+            n_live_tasks: 0,
+            task_timers: BTreeSet::new(),
+            agent_timers: BTreeSet::new(),
+            dirty_agents: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The tenant settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Changes the tenant settings; timers of live tasks follow the new values from the next command on.
+    pub fn set_config(&mut self, now: Time, config: EngineConfig) {
+        self.begin(now);
+        self.config = config;
+        let live: Vec<TaskIdx> = self.live_task_indices().collect();
+        for task_idx in live {
+            self.reschedule_task(task_idx);
+        }
+        self.settle();
+    }
+
+    /// The latest `now` the engine has seen.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Sequence number of the last event emitted (0 before any).
+    pub fn last_event_seq(&self) -> u64 {
+        self.event_seq
+    }
+
+    /// Takes the events produced since the last call, in sequence order.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    /// Events produced since the last drain, without taking them.
+    pub fn pending_events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Returns the id of a trait node name, interning it on first use.
+    pub fn intern_trait(&mut self, name: &str) -> TraitId {
+        if let Some(id) = self.trait_index.get(name) {
+            return *id;
+        }
+        let id = TraitId(self.trait_names.len() as u32);
+        self.trait_names.push(name.to_string());
+        self.trait_index.insert(name.to_string(), id);
+        id
+    }
+
+    /// The id of a trait node name, if it was interned.
+    pub fn trait_id(&self, name: &str) -> Option<TraitId> {
+        self.trait_index.get(name).copied()
+    }
+
+    /// The name of an interned trait node.
+    pub fn trait_name(&self, id: TraitId) -> &str {
+        self.trait_names
+            .get(id.0 as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+
+    // ----- configuration -------------------------------------------------------------------------------------
+
+    /// Creates or updates a responsibility profile.
+    pub fn upsert_profile(&mut self, now: Time, spec: ProfileSpec) {
+        self.begin(now);
+        let id = spec.id;
+        let off_duty_changed = match self.profile_index.get(&id) {
+            Some(&pos) => {
+                let changed = self.profiles[pos].off_duty != spec.off_duty;
+                self.profiles[pos] = spec;
+                changed
+            }
+            None => {
+                self.profile_index.insert(id, self.profiles.len());
+                self.profiles.push(spec);
+                false
+            }
+        };
+        self.emit(EventKind::ProfileUpserted { profile: id });
+        if off_duty_changed {
+            let affected: Vec<AgentIdx> = self
+                .agent_indices()
+                .filter(|&a| self.agent(a).current_profile == Some(id))
+                .collect();
+            for agent_idx in affected {
+                self.agent_changed(agent_idx);
+            }
+        }
+        self.settle();
+    }
+
+    /// The tenant's profiles.
+    pub fn profiles(&self) -> &[ProfileSpec] {
+        &self.profiles
+    }
+
+    /// Creates or updates a service. Updating keeps its queue; members and requirements are re-evaluated.
+    pub fn upsert_service(&mut self, now: Time, spec: ServiceSpec) -> Result<(), ConfigError> {
+        self.begin(now);
+        if spec.required_traits.iter().any(|r| r.min_level == 0) {
+            return Err(ConfigError::ZeroLevel);
+        }
+        let overflow_to = match spec.overflow_to {
+            None => None,
+            Some(target) if target == spec.id => return Err(ConfigError::InvalidOverflow(target)),
+            Some(target) => Some(
+                *self
+                    .service_index
+                    .get(&target)
+                    .ok_or(ConfigError::InvalidOverflow(target))?,
+            ),
+        };
+        let existing = self.service_index.get(&spec.id).copied();
+        let number = match (spec.number, existing) {
+            (Some(number), _) => {
+                if let Some(&other) = self.service_numbers.get(&number) {
+                    if Some(other) != existing {
+                        return Err(ConfigError::NumberInUse(number as u64));
+                    }
+                }
+                number
+            }
+            (None, Some(service_idx)) => self.service(service_idx).number,
+            (None, None) => self.fresh_service_number(),
+        };
+        let mut spec = spec;
+        spec.required_traits.sort();
+        spec.required_traits.dedup_by_key(|r| r.trait_id);
+        let service_idx = match existing {
+            Some(service_idx) => {
+                let old_number = self.service(service_idx).number;
+                self.service_numbers.remove(&old_number);
+                let old_traits = self.service(service_idx).spec.required_traits.clone();
+                for requirement in &old_traits {
+                    if let Some(list) = self.services_by_trait.get_mut(&requirement.trait_id) {
+                        list.retain(|&s| s != service_idx);
+                    }
+                }
+                let service = self.service_mut(service_idx);
+                service.spec = spec;
+                service.number = number;
+                service.overflow_to = overflow_to;
+                service_idx
+            }
+            None => {
+                let service_idx = self.services.len() as ServiceIdx;
+                self.services.push(Some(ServiceState {
+                    spec,
+                    number,
+                    overflow_to,
+                    available: BTreeSet::new(),
+                    classes: Vec::new(),
+                    class_index: FxHashMap::default(),
+                    nonempty_classes: Vec::new(),
+                    waiting: BTreeMap::new(),
+                    waiting_by_priority: BTreeMap::new(),
+                    members: BTreeSet::new(),
+                    n_live: 0,
+                }));
+                self.service_index
+                    .insert(self.service(service_idx).spec.id, service_idx);
+                service_idx
+            }
+        };
+        self.service_numbers.insert(number, service_idx);
+        let traits: Vec<TraitId> = self
+            .service(service_idx)
+            .spec
+            .required_traits
+            .iter()
+            .map(|r| r.trait_id)
+            .collect();
+        for trait_id in traits {
+            self.services_by_trait
+                .entry(trait_id)
+                .or_default()
+                .push(service_idx);
+        }
+        let service_id = self.service(service_idx).spec.id;
+        self.emit(EventKind::ServiceUpserted {
+            service: service_id,
+        });
+        // Requirements, strategy or timers may have changed: re-evaluate every agent's membership and keys, and
+        // the deadlines of the service's waiting tasks.
+        let all_agents: Vec<AgentIdx> = self.agent_indices().collect();
+        for agent_idx in all_agents {
+            self.recompute_memberships(agent_idx);
+            self.agent_changed(agent_idx);
+        }
+        let waiting: Vec<TaskIdx> = self.service(service_idx).waiting.values().copied().collect();
+        for task_idx in waiting {
+            self.reschedule_task(task_idx);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Removes a service. Refused while it has live tasks or is another service's overflow target.
+    pub fn remove_service(&mut self, now: Time, id: ServiceId) -> Result<(), ConfigError> {
+        self.begin(now);
+        let service_idx = *self
+            .service_index
+            .get(&id)
+            .ok_or(ConfigError::UnknownService(id))?;
+        if self.service(service_idx).n_live > 0 {
+            return Err(ConfigError::StillInUse { what: "live tasks" });
+        }
+        if self
+            .service_indices()
+            .any(|s| self.service(s).overflow_to == Some(service_idx))
+        {
+            return Err(ConfigError::StillInUse {
+                what: "overflow target of another service",
+            });
+        }
+        let members: Vec<AgentIdx> = self.service(service_idx).members.iter().copied().collect();
+        for agent_idx in &members {
+            let agent = self.agent_mut(*agent_idx);
+            agent.spec.memberships.retain(|(s, _)| *s != id);
+        }
+        let traits: Vec<TraitId> = self
+            .service(service_idx)
+            .spec
+            .required_traits
+            .iter()
+            .map(|r| r.trait_id)
+            .collect();
+        for trait_id in traits {
+            if let Some(list) = self.services_by_trait.get_mut(&trait_id) {
+                list.retain(|&s| s != service_idx);
+            }
+        }
+        for agent_idx in members {
+            self.leave_service(agent_idx, service_idx);
+            self.agent_changed(agent_idx);
+        }
+        let number = self.service(service_idx).number;
+        self.service_numbers.remove(&number);
+        self.service_index.remove(&id);
+        self.services[service_idx as usize] = None;
+        self.emit(EventKind::ServiceRemoved { service: id });
+        self.settle();
+        Ok(())
+    }
+
+    /// Creates an agent, or updates its configuration keeping its live state (presence, tasks, block...).
+    pub fn upsert_agent(&mut self, now: Time, spec: AgentSpec) -> Result<(), ConfigError> {
+        self.begin(now);
+        if spec.traits.iter().any(|(_, level)| *level == 0) {
+            return Err(ConfigError::ZeroLevel);
+        }
+        for (service, _) in &spec.memberships {
+            if !self.service_index.contains_key(service) {
+                return Err(ConfigError::UnknownService(*service));
+            }
+        }
+        for profile in spec.profiles.iter().map(|p| p.profile).chain(spec.default_profile) {
+            if !self.profile_index.contains_key(&profile) {
+                return Err(ConfigError::UnknownProfile(profile));
+            }
+        }
+        let existing = self.agent_index.get(&spec.id).copied();
+        let number = match (spec.number, existing) {
+            (Some(number), _) => {
+                if let Some(&other) = self.agent_numbers.get(&number) {
+                    if Some(other) != existing {
+                        return Err(ConfigError::NumberInUse(number as u64));
+                    }
+                }
+                number
+            }
+            (None, Some(agent_idx)) => self.agent(agent_idx).number,
+            (None, None) => self.fresh_agent_number(),
+        };
+        let mut traits = spec.traits.clone();
+        traits.sort();
+        traits.dedup_by_key(|(trait_id, _)| *trait_id);
+        let agent_idx = match existing {
+            Some(agent_idx) => {
+                let old_number = self.agent(agent_idx).number;
+                self.agent_numbers.remove(&old_number);
+                let agent = self.agent_mut(agent_idx);
+                // Keep the current profile if the agent still has it; otherwise fall back to the default.
+                let keeps_profile = agent
+                    .current_profile
+                    .map(|p| spec.profiles.iter().any(|ap| ap.profile == p))
+                    .unwrap_or(false);
+                if !keeps_profile {
+                    agent.current_profile = spec.default_profile;
+                }
+                agent.spec = spec;
+                agent.number = number;
+                agent.traits = traits;
+                agent_idx
+            }
+            None => {
+                let agent_idx = self.agents.len() as AgentIdx;
+                let current_profile = spec.default_profile;
+                self.agent_index.insert(spec.id, agent_idx);
+                self.agents.push(Some(AgentStateData {
+                    spec,
+                    number,
+                    traits,
+                    current_profile,
+                    memberships: Vec::new(),
+                    presence: INITIAL_PRESENCE,
+                    line: None,
+                    blocked: false,
+                    absent: None,
+                    paused: None,
+                    rona: false,
+                    wrapup_until: None,
+                    tasks: Vec::new(),
+                    channel: None,
+                    load: 0,
+                    n_offered: 0,
+                    n_block_tasks: 0,
+                    idle_since: now,
+                    status: (AgentState::LoggedOut, false, Some(NotSelectableReason::Offline)),
+                    status_since: now,
+                    personal: BTreeMap::new(),
+                    dirty: false,
+                }));
+                agent_idx
+            }
+        };
+        self.agent_numbers.insert(number, agent_idx);
+        let agent_id = self.agent(agent_idx).spec.id;
+        self.emit(EventKind::AgentUpserted { agent: agent_id });
+        self.recompute_memberships(agent_idx);
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Removes an agent. Refused while it holds tasks; tasks reserved for it open to their service.
+    pub fn remove_agent(&mut self, now: Time, id: AgentId) -> Result<(), ConfigError> {
+        self.begin(now);
+        let agent_idx = *self
+            .agent_index
+            .get(&id)
+            .ok_or(ConfigError::UnknownAgent(id))?;
+        if !self.agent(agent_idx).tasks.is_empty() {
+            return Err(ConfigError::StillInUse {
+                what: "tasks held by the agent",
+            });
+        }
+        let services: Vec<ServiceIdx> = self
+            .agent(agent_idx)
+            .memberships
+            .iter()
+            .map(|m| m.service)
+            .collect();
+        for service_idx in services {
+            self.leave_service(agent_idx, service_idx);
+        }
+        let personal: Vec<TaskIdx> = self.agent(agent_idx).personal.values().copied().collect();
+        let number = self.agent(agent_idx).number;
+        self.agent_numbers.remove(&number);
+        self.agent_index.remove(&id);
+        self.agent_timers.retain(|(_, a)| *a != agent_idx);
+        self.agents[agent_idx as usize] = None;
+        self.emit(EventKind::AgentRemoved { agent: id });
+        for task_idx in personal {
+            // Re-place the task: its candidates changed.
+            self.unplace_waiting(task_idx);
+            let task = self.task_mut(task_idx);
+            if task.reserved.map(|(a, _)| a) == Some(agent_idx) {
+                task.reserved = None;
+            }
+            task.preferred.retain(|&a| a != agent_idx);
+            self.place_waiting(task_idx);
+            self.reschedule_task(task_idx);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Adds the agent to a service with a penalty, or changes the penalty (xuc `setAgentQueue`).
+    pub fn set_membership(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        service: ServiceId,
+        penalty: u32,
+    ) -> Result<(), ConfigError> {
+        self.begin(now);
+        let agent_idx = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(ConfigError::UnknownAgent(agent))?;
+        if !self.service_index.contains_key(&service) {
+            return Err(ConfigError::UnknownService(service));
+        }
+        let memberships = &mut self.agent_mut(agent_idx).spec.memberships;
+        match memberships.iter_mut().find(|(s, _)| *s == service) {
+            Some(entry) => entry.1 = penalty,
+            None => memberships.push((service, penalty)),
+        }
+        self.recompute_memberships(agent_idx);
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Removes the agent's explicit membership of a service (xuc `removeAgentFromQueue`). A responsibility
+    /// membership from the current profile remains.
+    pub fn remove_membership(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        service: ServiceId,
+    ) -> Result<(), ConfigError> {
+        self.begin(now);
+        let agent_idx = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(ConfigError::UnknownAgent(agent))?;
+        if !self.service_index.contains_key(&service) {
+            return Err(ConfigError::UnknownService(service));
+        }
+        self.agent_mut(agent_idx)
+            .spec
+            .memberships
+            .retain(|(s, _)| *s != service);
+        self.recompute_memberships(agent_idx);
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    // ----- agent control -------------------------------------------------------------------------------------
+
+    /// Sets the agent's presence (LUCS `setpresence`). Any explicit presence also clears a RONA state.
+    pub fn set_presence(&mut self, now: Time, agent: AgentId, presence: Presence) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        self.apply_presence(agent_idx, presence);
+        self.settle();
+        Ok(())
+    }
+
+    fn apply_presence(&mut self, agent_idx: AgentIdx, presence: Presence) {
+        let agent_id = self.agent(agent_idx).spec.id;
+        let data = self.agent_mut(agent_idx);
+        let changed = data.presence != presence;
+        data.presence = presence;
+        data.rona = false;
+        if changed {
+            self.emit(EventKind::AgentPresenceChanged {
+                agent: agent_id,
+                presence,
+            });
+        }
+        if presence == Presence::Offline {
+            self.return_offers(agent_idx, QueueReason::AgentLost);
+        }
+        self.agent_changed(agent_idx);
+    }
+
+    /// Signs the agent in on a phone line (xuc `agentLogin`): presence Online, not paused.
+    ///
+    /// Follows seed 004: an unknown line is refused; an agent already on another line stays there and gets an
+    /// error; an agent taking a line used by another agent takes it over and the other is logged out.
+    pub fn login(&mut self, now: Time, agent: AgentId, line: &str) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        let known_line = self.agent(agent_idx).spec.phone_line.as_deref() == Some(line)
+            || self
+                .agent_indices()
+                .any(|a| self.agent(a).spec.phone_line.as_deref() == Some(line));
+        if !known_line {
+            return Err(AgentError::PhoneNumberUnknown);
+        }
+        if let Some(current) = &self.agent(agent_idx).line {
+            if current == line {
+                return Ok(());
+            }
+            return Err(AgentError::LoggedInOnAnotherPhone {
+                current: current.clone(),
+                requested: line.to_string(),
+            });
+        }
+        let holder = self
+            .agent_indices()
+            .find(|&a| a != agent_idx && self.agent(a).line.as_deref() == Some(line));
+        if let Some(other) = holder {
+            self.logout_idx(other);
+        }
+        self.agent_mut(agent_idx).line = Some(line.to_string());
+        self.agent_mut(agent_idx).paused = None;
+        self.emit(EventKind::AgentLoggedIn {
+            agent,
+            line: line.to_string(),
+        });
+        self.apply_presence(agent_idx, Presence::Online);
+        self.settle();
+        Ok(())
+    }
+
+    /// Signs the agent out (xuc `agentLogout`, or a lost session): presence Offline; an offer it held returns to
+    /// the queue keeping the task's place.
+    pub fn logout(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        self.logout_idx(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    fn logout_idx(&mut self, agent_idx: AgentIdx) {
+        let agent_id = self.agent(agent_idx).spec.id;
+        let data = self.agent_mut(agent_idx);
+        let had_line = data.line.take().is_some();
+        data.paused = None;
+        if had_line {
+            self.emit(EventKind::AgentLoggedOut { agent: agent_id });
+        }
+        self.apply_presence(agent_idx, Presence::Offline);
+    }
+
+    /// Blocks the agent from task distribution (LUCS `block`); presence is unaffected.
+    pub fn block(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
+        self.set_blocked(now, agent, true)
+    }
+
+    /// Lifts an API block (LUCS `unblock`); waiting work is offered at once.
+    pub fn unblock(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
+        self.set_blocked(now, agent, false)
+    }
+
+    fn set_blocked(&mut self, now: Time, agent: AgentId, blocked: bool) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        if self.agent(agent_idx).blocked != blocked {
+            self.agent_mut(agent_idx).blocked = blocked;
+            self.emit(EventKind::AgentBlocked { agent, blocked });
+            self.agent_changed(agent_idx);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Marks the agent absent with a not-ready reason (LUCS `setAbsent`).
+    pub fn set_absent(&mut self, now: Time, agent: AgentId, reason: &str) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        self.agent_mut(agent_idx).absent = Some(reason.to_string());
+        self.emit(EventKind::AgentAbsence {
+            agent,
+            reason: Some(reason.to_string()),
+        });
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Clears the absence (LUCS `unsetAbsent`).
+    pub fn unset_absent(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        if self.agent_mut(agent_idx).absent.take().is_some() {
+            self.emit(EventKind::AgentAbsence {
+                agent,
+                reason: None,
+            });
+            self.agent_changed(agent_idx);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Pauses the agent with a reason (xuc `pauseAgent`).
+    pub fn pause(&mut self, now: Time, agent: AgentId, reason: &str) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        if self.agent(agent_idx).presence == Presence::Offline {
+            return Err(AgentError::NotLoggedIn);
+        }
+        self.agent_mut(agent_idx).paused = Some(reason.to_string());
+        self.emit(EventKind::AgentPause {
+            agent,
+            reason: Some(reason.to_string()),
+        });
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Makes the agent ready again (xuc `unpauseAgent`): clears pause and RONA.
+    pub fn unpause(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        if self.agent(agent_idx).presence == Presence::Offline {
+            return Err(AgentError::NotLoggedIn);
+        }
+        let data = self.agent_mut(agent_idx);
+        let was_paused = data.paused.take().is_some();
+        data.rona = false;
+        if was_paused {
+            self.emit(EventKind::AgentPause {
+                agent,
+                reason: None,
+            });
+        }
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Switches the agent's active responsibility profile (LUCS `setActiveProfile`); memberships by
+    /// responsibility follow.
+    pub fn set_active_profile(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        profile: ProfileId,
+    ) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        if !self.profile_index.contains_key(&profile)
+            || !self
+                .agent(agent_idx)
+                .spec
+                .profiles
+                .iter()
+                .any(|p| p.profile == profile)
+        {
+            return Err(AgentError::UnknownProfile);
+        }
+        if self.agent(agent_idx).current_profile != Some(profile) {
+            self.agent_mut(agent_idx).current_profile = Some(profile);
+            self.emit(EventKind::AgentProfileChanged {
+                agent,
+                profile: Some(profile),
+            });
+            self.recompute_memberships(agent_idx);
+            self.agent_changed(agent_idx);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Ends the agent's wrap-up early.
+    pub fn end_wrapup(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
+        self.begin(now);
+        let agent_idx = self.agent_for_command(agent)?;
+        let Some(until) = self.agent(agent_idx).wrapup_until else {
+            return Err(AgentError::NotInWrapup);
+        };
+        self.agent_timers.remove(&(until, agent_idx));
+        self.agent_mut(agent_idx).wrapup_until = None;
+        self.agent_changed(agent_idx);
+        self.settle();
+        Ok(())
+    }
+
+    // ----- tasks ---------------------------------------------------------------------------------------------
+
+    /// Creates a task and routes it at once: offered if an eligible agent is available, else queued.
+    pub fn create_task(&mut self, now: Time, spec: TaskSpec) -> Result<TaskId, TaskError> {
+        self.begin(now);
+        let task_idx = self.insert_task(spec)?;
+        let task = self.task(task_idx);
+        let (id, service_idx, priority) = (task.id, task.service, task.priority);
+        let service_id = self.service(service_idx).spec.id;
+        self.emit(EventKind::TaskCreated {
+            task: id,
+            service: service_id,
+            priority,
+        });
+        match self.task(task_idx).not_before {
+            Some(due) if due > self.now => {
+                self.task_mut(task_idx).status = TaskStatus::Scheduled;
+                self.emit(EventKind::TaskScheduled { task: id, due });
+                self.reschedule_task(task_idx);
+            }
+            _ => {
+                self.enqueue(task_idx, QueueReason::Created);
+            }
+        }
+        self.settle();
+        Ok(id)
+    }
+
+    /// Adds a block task to the agent (LUCS `addBlockTask`): it keeps the agent busy, reported as working, until
+    /// the task is terminated.
+    pub fn add_block_task(&mut self, now: Time, agent: AgentId, task: TaskId) -> Result<TaskId, TaskError> {
+        self.begin(now);
+        let agent_idx = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(TaskError::UnknownAgent(agent))?;
+        // A block task belongs to the agent's first service, or to none if it serves none; it never queues.
+        let service_idx = self
+            .agent(agent_idx)
+            .memberships
+            .first()
+            .map(|m| m.service)
+            .or_else(|| self.service_indices().next())
+            .ok_or(TaskError::WrongKind(
+                "a block task needs at least one service in the tenant",
+            ))?;
+        let mut spec = TaskSpec::new(task, self.service(service_idx).spec.id);
+        spec.kind = TaskKind::Block;
+        spec.customer = "Block".to_string();
+        let task_idx = self.insert_task(spec)?;
+        let service_id = self.service(service_idx).spec.id;
+        self.emit(EventKind::TaskCreated {
+            task,
+            service: service_id,
+            priority: Priority(0),
+        });
+        self.start_block(task_idx, agent_idx);
+        self.settle();
+        Ok(task)
+    }
+
+    /// The agent accepts the offered task (LUCS `setestablished`, xuc answer). With `agent` given, the task must
+    /// be offered to that agent. A waiting task that is not distributed (`DistributeToAgent` false) can be
+    /// established directly on a named agent with capacity.
+    pub fn establish(&mut self, now: Time, task: TaskId, agent: Option<AgentId>) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let named = match agent {
+            Some(agent_id) => Some(
+                *self
+                    .agent_index
+                    .get(&agent_id)
+                    .ok_or(TaskError::UnknownAgent(agent_id))?,
+            ),
+            None => None,
+        };
+        match self.task(task_idx).status {
+            TaskStatus::Offered => {
+                let holder = self.task(task_idx).agent.expect("offered task has an agent");
+                if let Some(named) = named {
+                    if named != holder {
+                        return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).spec.id));
+                    }
+                }
+                self.establish_idx(task_idx);
+            }
+            TaskStatus::Established | TaskStatus::OnHold => return Err(TaskError::AlreadyEstablished),
+            TaskStatus::Waiting => {
+                let Some(agent_idx) = named else {
+                    return Err(TaskError::NotOffered(TaskStatus::Waiting));
+                };
+                let channel = self.task(task_idx).kind.channel();
+                if !self.has_capacity(agent_idx, channel) {
+                    return Err(TaskError::NoCapacity(self.agent(agent_idx).spec.id));
+                }
+                self.assign(task_idx, agent_idx, Selection::Direct);
+                self.establish_idx(task_idx);
+            }
+            status => return Err(TaskError::NotOffered(status)),
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// The agent declines the offer: the task returns to the queue keeping its place and is not offered to that
+    /// agent again.
+    pub fn decline(&mut self, now: Time, task: TaskId, agent: AgentId) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let agent_idx = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(TaskError::UnknownAgent(agent))?;
+        let status = self.task(task_idx).status;
+        if status != TaskStatus::Offered {
+            return Err(TaskError::NotOffered(status));
+        }
+        let holder = self.task(task_idx).agent.expect("offered task has an agent");
+        if holder != agent_idx {
+            return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).spec.id));
+        }
+        self.emit(EventKind::TaskDeclined { task, agent });
+        self.task_mut(task_idx).declined.push(agent_idx);
+        self.unassign(task_idx);
+        self.enqueue(task_idx, QueueReason::Declined);
+        self.settle();
+        Ok(())
+    }
+
+    /// LUCS `refresh`: renews the task's lifetime and polling; an offered task goes back to pending keeping its
+    /// place (and its agent gets RONA when `set_agent_on_rona`). Refused once the agent is connected.
+    pub fn refresh(&mut self, now: Time, task: TaskId, set_agent_on_rona: bool) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        match self.task(task_idx).status {
+            TaskStatus::Established | TaskStatus::OnHold => return Err(TaskError::AgentConnected),
+            TaskStatus::Offered => {
+                let agent_idx = self.task(task_idx).agent.expect("offered task has an agent");
+                self.unassign(task_idx);
+                if set_agent_on_rona {
+                    self.agent_mut(agent_idx).rona = true;
+                    self.agent_changed(agent_idx);
+                }
+                self.touch_lifetime(task_idx);
+                self.emit(EventKind::TaskRefreshed { task });
+                self.enqueue(task_idx, QueueReason::Refreshed);
+            }
+            TaskStatus::Waiting | TaskStatus::Scheduled => {
+                self.touch_lifetime(task_idx);
+                self.emit(EventKind::TaskRefreshed { task });
+                self.reschedule_task(task_idx);
+            }
+            TaskStatus::Terminated => return Err(TaskError::UnknownTask(task)),
+        }
+        self.settle();
+        Ok(())
+    }
+
+    fn touch_lifetime(&mut self, task_idx: TaskIdx) {
+        let now = self.now;
+        let task = self.task_mut(task_idx);
+        task.lifetime_start = now;
+        task.last_polled = now;
+    }
+
+    /// Records that the creating system read the task (it is not abandoned): renews the polling timeout.
+    pub fn poll(&mut self, now: Time, task: TaskId) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        self.task_mut(task_idx).last_polled = self.now;
+        self.reschedule_task(task_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Puts an established task on hold.
+    pub fn hold(&mut self, now: Time, task: TaskId) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let status = self.task(task_idx).status;
+        if status != TaskStatus::Established {
+            return Err(TaskError::NotEstablished(status));
+        }
+        self.task_mut(task_idx).status = TaskStatus::OnHold;
+        self.emit(EventKind::TaskHeld { task });
+        self.settle();
+        Ok(())
+    }
+
+    /// Resumes a task from hold.
+    pub fn resume(&mut self, now: Time, task: TaskId) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let status = self.task(task_idx).status;
+        if status != TaskStatus::OnHold {
+            return Err(TaskError::NotOnHold(status));
+        }
+        self.task_mut(task_idx).status = TaskStatus::Established;
+        self.emit(EventKind::TaskResumed { task });
+        self.settle();
+        Ok(())
+    }
+
+    /// Ends a task in any live state. A task an agent handled sends the agent to the service's wrap-up.
+    /// Returns the final state of the task.
+    pub fn terminate(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        reason: TerminationReason,
+    ) -> Result<TaskInfo, TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let info = self.terminate_idx(task_idx, reason);
+        self.settle();
+        Ok(info)
+    }
+
+    /// Transfers a task handled by an agent to another service: the agent is released (with wrap-up) and the
+    /// task queues in the target service as a new entry.
+    pub fn transfer_to_service(&mut self, now: Time, task: TaskId, service: ServiceId) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let service_idx = *self
+            .service_index
+            .get(&service)
+            .ok_or(TaskError::UnknownService(service))?;
+        self.check_transferable(task_idx)?;
+        self.release_for_transfer(task_idx);
+        self.move_service(task_idx, service_idx);
+        let task = self.task_mut(task_idx);
+        task.preferred.clear();
+        task.preferred_only = false;
+        task.reserved = None;
+        task.declined.clear();
+        self.enqueue_fresh(task_idx, QueueReason::Transferred);
+        self.settle();
+        Ok(())
+    }
+
+    /// Transfers a task handled by an agent to another agent: it is offered only to that agent.
+    pub fn transfer_to_agent(&mut self, now: Time, task: TaskId, agent: AgentId) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let agent_idx = *self
+            .agent_index
+            .get(&agent)
+            .ok_or(TaskError::UnknownAgent(agent))?;
+        self.check_transferable(task_idx)?;
+        self.release_for_transfer(task_idx);
+        let task = self.task_mut(task_idx);
+        task.preferred = vec![agent_idx];
+        task.preferred_only = true;
+        task.reserved = None;
+        task.declined.clear();
+        self.enqueue_fresh(task_idx, QueueReason::Transferred);
+        self.settle();
+        Ok(())
+    }
+
+    fn check_transferable(&self, task_idx: TaskIdx) -> Result<(), TaskError> {
+        let task = self.task(task_idx);
+        if task.kind == TaskKind::Block {
+            return Err(TaskError::WrongKind("a block task cannot be transferred"));
+        }
+        match task.status {
+            TaskStatus::Established | TaskStatus::OnHold => Ok(()),
+            status => Err(TaskError::NotEstablished(status)),
+        }
+    }
+
+    fn release_for_transfer(&mut self, task_idx: TaskIdx) {
+        self.finish_work(task_idx);
+        let task = self.task_mut(task_idx);
+        task.connected_at = None;
+        task.status = TaskStatus::Waiting;
+    }
+
+    /// Changes a task's priority (Puzzel `vipScore` update); a waiting task moves in the queue at once.
+    pub fn set_priority(&mut self, now: Time, task: TaskId, priority: Priority) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let waiting = self.task(task_idx).status == TaskStatus::Waiting;
+        if waiting {
+            self.unplace_waiting(task_idx);
+        }
+        let task_state = self.task_mut(task_idx);
+        task_state.priority = priority;
+        task_state.rank = Rank::new(priority, task_state.rank.seq);
+        self.emit(EventKind::TaskPriorityChanged { task, priority });
+        if waiting {
+            self.route_or_place(task_idx);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Reserves a task for an agent until `until` (Puzzel `reservedUserId` + `reservedSecondsFromNow`); after it,
+    /// the task opens to the service keeping its place. `None` removes a reservation.
+    pub fn reserve(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        reservation: Option<(AgentId, Time)>,
+    ) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let reservation = match reservation {
+            Some((agent_id, until)) => {
+                let agent_idx = *self
+                    .agent_index
+                    .get(&agent_id)
+                    .ok_or(TaskError::UnknownAgent(agent_id))?;
+                if until < self.now {
+                    return Err(TaskError::InvalidValue("a reservation cannot end in the past"));
+                }
+                Some((agent_idx, until))
+            }
+            None => None,
+        };
+        let waiting = self.task(task_idx).status == TaskStatus::Waiting;
+        if waiting {
+            self.unplace_waiting(task_idx);
+        }
+        self.task_mut(task_idx).reserved = reservation;
+        if let Some((agent_idx, until)) = reservation {
+            let agent_id = self.agent(agent_idx).spec.id;
+            self.emit(EventKind::TaskReserved {
+                task,
+                agent: agent_id,
+                until,
+            });
+        }
+        if waiting {
+            self.route_or_place(task_idx);
+        }
+        self.reschedule_task(task_idx);
+        self.settle();
+        Ok(())
+    }
+
+    /// Fires every timer due at or before `now` (RONA, reservation windows, wrap-up, overflow, expiry, callbacks
+    /// becoming due) and routes what they free.
+    pub fn advance(&mut self, now: Time) {
+        self.begin(now);
+        self.settle();
+    }
+
+    /// The earliest time at which a timer will fire, so the caller knows when to call `advance`.
+    pub fn next_deadline(&self) -> Option<Time> {
+        let task = self.task_timers.first().map(|(at, _)| *at);
+        let agent = self.agent_timers.first().map(|(at, _)| *at);
+        match (task, agent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- internals shared by the submodules ----------------------------------------------------------------
+
+    /// Starts a command: time never goes backwards, and timers due by `now` fire first.
+    fn begin(&mut self, now: Time) {
+        if now > self.now {
+            self.fire_timers_until(now);
+            self.now = now;
+        }
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        self.event_seq += 1;
+        self.events.push(Event {
+            seq: self.event_seq,
+            at: self.now,
+            kind,
+        });
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // SplitMix64: small, fast and good enough to pick an agent; seeded per tenant for reproducible runs.
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn fresh_service_number(&mut self) -> u32 {
+        while self.service_numbers.contains_key(&self.next_service_number) {
+            self.next_service_number += 1;
+        }
+        self.next_service_number
+    }
+
+    fn fresh_agent_number(&mut self) -> u32 {
+        while self.agent_numbers.contains_key(&self.next_agent_number) {
+            self.next_agent_number += 1;
+        }
+        self.next_agent_number
+    }
+
+    fn agent_for_command(&self, agent: AgentId) -> Result<AgentIdx, AgentError> {
+        self.agent_index
+            .get(&agent)
+            .copied()
+            .ok_or(AgentError::UnknownAgent(agent))
+    }
+
+    fn task_for_command(&self, task: TaskId) -> Result<TaskIdx, TaskError> {
+        self.task_index
+            .get(&task)
+            .copied()
+            .ok_or(TaskError::UnknownTask(task))
+    }
+
+    pub(crate) fn agent(&self, agent_idx: AgentIdx) -> &AgentStateData {
+        self.agents[agent_idx as usize]
+            .as_ref()
+            .expect("agent index refers to a live agent")
+    }
+
+    fn agent_mut(&mut self, agent_idx: AgentIdx) -> &mut AgentStateData {
+        self.agents[agent_idx as usize]
+            .as_mut()
+            .expect("agent index refers to a live agent")
+    }
+
+    fn agent_exists(&self, agent_idx: AgentIdx) -> bool {
+        matches!(self.agents.get(agent_idx as usize), Some(Some(_)))
+    }
+
+    pub(crate) fn service(&self, service_idx: ServiceIdx) -> &ServiceState {
+        self.services[service_idx as usize]
+            .as_ref()
+            .expect("service index refers to a live service")
+    }
+
+    fn service_mut(&mut self, service_idx: ServiceIdx) -> &mut ServiceState {
+        self.services[service_idx as usize]
+            .as_mut()
+            .expect("service index refers to a live service")
+    }
+
+    pub(crate) fn task(&self, task_idx: TaskIdx) -> &TaskState {
+        self.tasks[task_idx as usize]
+            .as_ref()
+            .expect("task index refers to a live task")
+    }
+
+    fn task_mut(&mut self, task_idx: TaskIdx) -> &mut TaskState {
+        self.tasks[task_idx as usize]
+            .as_mut()
+            .expect("task index refers to a live task")
+    }
+
+    fn agent_indices(&self) -> impl Iterator<Item = AgentIdx> + '_ {
+        self.agents
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_some())
+            .map(|(i, _)| i as AgentIdx)
+    }
+
+    fn service_indices(&self) -> impl Iterator<Item = ServiceIdx> + '_ {
+        self.services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as ServiceIdx)
+    }
+
+    fn live_task_indices(&self) -> impl Iterator<Item = TaskIdx> + '_ {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.is_some())
+            .map(|(i, _)| i as TaskIdx)
+    }
+
+    /// Validates a new task and stores it (not yet queued).
+    fn insert_task(&mut self, spec: TaskSpec) -> Result<TaskIdx, TaskError> {
+        if self.task_index.contains_key(&spec.id) {
+            return Err(TaskError::DuplicateTask(spec.id));
+        }
+        if let Some(external) = &spec.external_id {
+            if self.task_by_external.contains_key(external) {
+                return Err(TaskError::DuplicateExternalId(external.clone()));
+            }
+        }
+        if let Some(number) = spec.number {
+            if self.task_by_number.contains_key(&number) {
+                return Err(TaskError::DuplicateNumber(number));
+            }
+        }
+        if spec.required_traits.iter().any(|r| r.min_level == 0) {
+            return Err(TaskError::InvalidValue("trait requirements need a level of at least 1"));
+        }
+        let service_idx = *self
+            .service_index
+            .get(&spec.service)
+            .ok_or(TaskError::UnknownService(spec.service))?;
+        let mut preferred = Vec::with_capacity(spec.preferred_agents.len());
+        for agent_id in &spec.preferred_agents {
+            let agent_idx = *self
+                .agent_index
+                .get(agent_id)
+                .ok_or(TaskError::UnknownAgent(*agent_id))?;
+            if !preferred.contains(&agent_idx) {
+                preferred.push(agent_idx);
+            }
+        }
+        if spec.preferred_only && preferred.is_empty() {
+            return Err(TaskError::InvalidValue(
+                "ConsiderPreferredAgentsOnly needs at least one preferred agent",
+            ));
+        }
+        let reserved = match spec.reserved {
+            Some((agent_id, until)) => Some((
+                *self
+                    .agent_index
+                    .get(&agent_id)
+                    .ok_or(TaskError::UnknownAgent(agent_id))?,
+                until,
+            )),
+            None => None,
+        };
+        let number = match spec.number {
+            Some(number) => number,
+            None => {
+                while self.task_by_number.contains_key(&self.next_task_number) {
+                    self.next_task_number += 1;
+                }
+                self.next_task_number
+            }
+        };
+        self.next_task_number = self.next_task_number.max(number + 1);
+        let mut required_traits = spec.required_traits;
+        required_traits.sort();
+        required_traits.dedup_by_key(|r| r.trait_id);
+        let class = self.class_for(
+            service_idx,
+            ClassKey {
+                channel: spec.kind.channel(),
+                capabilities: spec.required_capabilities,
+                traits: required_traits.clone(),
+            },
+        );
+        self.rank_seq += 1;
+        let now = self.now;
+        let task = TaskState {
+            id: spec.id,
+            number,
+            external_id: spec.external_id,
+            kind: spec.kind,
+            direction: spec.direction,
+            service: service_idx,
+            class,
+            customer: spec.customer,
+            priority: spec.priority,
+            rank: Rank::new(spec.priority, self.rank_seq),
+            status: TaskStatus::Waiting,
+            location: Location::Nowhere,
+            agent: None,
+            last_agent: None,
+            selection: None,
+            offer_deadline: None,
+            preferred,
+            preferred_only: spec.preferred_only,
+            reserved,
+            required_capabilities: spec.required_capabilities,
+            required_traits,
+            distribute: spec.distribute,
+            rona_timeout: spec.rona_timeout,
+            context: spec.context,
+            not_before: spec.not_before,
+            declined: Vec::new(),
+            created: now,
+            queue_started: now,
+            offered_at: None,
+            connected_at: None,
+            last_polled: now,
+            lifetime_start: now,
+            initial_position: 0,
+            n_offers: 0,
+            timer_at: None,
+        };
+        let task_idx = match self.free_tasks.pop() {
+            Some(task_idx) => {
+                self.tasks[task_idx as usize] = Some(task);
+                task_idx
+            }
+            None => {
+                self.tasks.push(Some(task));
+                (self.tasks.len() - 1) as TaskIdx
+            }
+        };
+        let task = self.task(task_idx);
+        let (id, external) = (task.id, task.external_id.clone());
+        self.task_index.insert(id, task_idx);
+        if let Some(external) = external {
+            self.task_by_external.insert(external, task_idx);
+        }
+        self.task_by_number.insert(number, task_idx);
+        self.service_mut(service_idx).n_live += 1;
+        self.n_live_tasks += 1;
+        Ok(task_idx)
+    }
+
+    fn class_for(&mut self, service_idx: ServiceIdx, key: ClassKey) -> u32 {
+        let service = self.service_mut(service_idx);
+        if let Some(&class) = service.class_index.get(&key) {
+            return class;
+        }
+        let class = service.classes.len() as u32;
+        service.classes.push(ClassQueue {
+            key: key.clone(),
+            queue: BTreeMap::new(),
+            nonempty_pos: None,
+        });
+        service.class_index.insert(key, class);
+        class
+    }
+
+    /// Moves a task (not waiting) to another service, re-deriving its class there.
+    fn move_service(&mut self, task_idx: TaskIdx, service_idx: ServiceIdx) {
+        let task = self.task(task_idx);
+        let old_service = task.service;
+        let key = ClassKey {
+            channel: task.kind.channel(),
+            capabilities: task.required_capabilities,
+            traits: task.required_traits.clone(),
+        };
+        let class = self.class_for(service_idx, key);
+        self.service_mut(old_service).n_live -= 1;
+        self.service_mut(service_idx).n_live += 1;
+        let task = self.task_mut(task_idx);
+        task.service = service_idx;
+        task.class = class;
+    }
+
+    /// Ends a task and removes it from the live engine, returning its final state.
+    fn terminate_idx(&mut self, task_idx: TaskIdx, reason: TerminationReason) -> TaskInfo {
+        let status = self.task(task_idx).status;
+        let mut handled_by = None;
+        match status {
+            TaskStatus::Waiting => self.unplace_waiting(task_idx),
+            TaskStatus::Offered => {
+                handled_by = self.task(task_idx).agent;
+                self.unassign(task_idx);
+            }
+            TaskStatus::Established | TaskStatus::OnHold => {
+                handled_by = self.task(task_idx).agent;
+                self.finish_work(task_idx);
+            }
+            TaskStatus::Scheduled | TaskStatus::Terminated => {}
+        }
+        let now = self.now;
+        self.task_mut(task_idx).status = TaskStatus::Terminated;
+        let mut info = self.task_info_idx(task_idx);
+        info.terminated = Some(now);
+        info.termination_reason = Some(reason);
+        let id = info.id;
+        let agent_id = handled_by.map(|a| self.agent(a).spec.id);
+        self.emit(EventKind::TaskTerminated {
+            task: id,
+            reason,
+            agent: agent_id,
+        });
+        // Drop the task from every index.
+        if let Some(at) = self.task(task_idx).timer_at {
+            self.task_timers.remove(&(at, task_idx));
+        }
+        let task = self.tasks[task_idx as usize]
+            .take()
+            .expect("terminating a live task");
+        self.task_index.remove(&task.id);
+        if let Some(external) = &task.external_id {
+            self.task_by_external.remove(external);
+        }
+        self.task_by_number.remove(&task.number);
+        self.service_mut(task.service).n_live -= 1;
+        self.n_live_tasks -= 1;
+        self.free_tasks.push(task_idx);
+        info
+    }
+}
