@@ -26,6 +26,7 @@
 mod engine;
 mod error;
 mod event;
+pub mod script;
 mod spec;
 mod types;
 
