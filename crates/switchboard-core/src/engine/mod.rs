@@ -122,7 +122,10 @@ pub(crate) struct AgentStateData {
     /// Tasks offered and not yet answered (at most one at a time).
     n_offered: u16,
     n_block_tasks: u16,
+    /// When the agent last became free for new work (the longest-idle key).
     idle_since: Time,
+    /// Whether the agent was fully idle and selectable at the last availability sync.
+    was_idle: bool,
     status: (AgentState, bool, Option<NotSelectableReason>),
     status_since: Time,
     /// Tasks restricted to this agent (reserved for it, or preferred-only naming it) that wait.
@@ -572,6 +575,7 @@ impl Engine {
                     n_offered: 0,
                     n_block_tasks: 0,
                     idle_since: now,
+                    was_idle: false,
                     status: (AgentState::LoggedOut, false, Some(NotSelectableReason::Offline)),
                     status_since: now,
                     personal: BTreeMap::new(),
@@ -1552,23 +1556,13 @@ impl Engine {
 
     /// Ends a task and removes it from the live engine, returning its final state.
     fn terminate_idx(&mut self, task_idx: TaskIdx, reason: TerminationReason) -> TaskInfo {
+        // The snapshot and the event come first, so that they still name the agent and precede the agent's
+        // wrap-up in the event stream.
         let status = self.task(task_idx).status;
-        let mut handled_by = None;
-        match status {
-            TaskStatus::Waiting => self.unplace_waiting(task_idx),
-            TaskStatus::Offered => {
-                handled_by = self.task(task_idx).agent;
-                self.unassign(task_idx);
-            }
-            TaskStatus::Established | TaskStatus::OnHold => {
-                handled_by = self.task(task_idx).agent;
-                self.finish_work(task_idx);
-            }
-            TaskStatus::Scheduled | TaskStatus::Terminated => {}
-        }
+        let handled_by = self.task(task_idx).agent;
         let now = self.now;
-        self.task_mut(task_idx).status = TaskStatus::Terminated;
         let mut info = self.task_info_idx(task_idx);
+        info.status = TaskStatus::Terminated;
         info.terminated = Some(now);
         info.termination_reason = Some(reason);
         let id = info.id;
@@ -1578,6 +1572,13 @@ impl Engine {
             reason,
             agent: agent_id,
         });
+        match status {
+            TaskStatus::Waiting => self.unplace_waiting(task_idx),
+            TaskStatus::Offered => self.unassign(task_idx),
+            TaskStatus::Established | TaskStatus::OnHold => self.finish_work(task_idx),
+            TaskStatus::Scheduled | TaskStatus::Terminated => {}
+        }
+        self.task_mut(task_idx).status = TaskStatus::Terminated;
         // Drop the task from every index.
         if let Some(at) = self.task(task_idx).timer_at {
             self.task_timers.remove(&(at, task_idx));

@@ -286,6 +286,15 @@ impl Engine {
     /// Puts the agent's entries in its services' available sets in line with its current state.
     pub(super) fn sync_availability(&mut self, agent_idx: AgentIdx) {
         let open = self.open_channel(agent_idx);
+        // Idle time counts from the moment the agent last became free for new work (ready, back from a task,
+        // wrap-up, pause, block...), so "longest idle" means longest available.
+        let now = self.now;
+        let agent = self.agent_mut(agent_idx);
+        let idle = open == Some(None);
+        if idle && !agent.was_idle {
+            agent.idle_since = now;
+        }
+        agent.was_idle = idle;
         let n_memberships = self.agent(agent_idx).memberships.len();
         for pos in 0..n_memberships {
             let agent = self.agent(agent_idx);
@@ -677,9 +686,6 @@ impl Engine {
         } else if let Some(membership) = agent.memberships.iter_mut().find(|m| m.service == service_idx) {
             membership.handled += 1;
             membership.talk_time += connected_at.map(|at| now.since(at).0).unwrap_or(0);
-        }
-        if agent.load == 0 {
-            agent.idle_since = now;
         }
         if kind != TaskKind::Block && wrapup.0 > 0 {
             let until = now.plus(wrapup);

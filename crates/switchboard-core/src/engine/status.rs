@@ -522,6 +522,16 @@ impl Engine {
         let &task_idx = self.task_index.get(&task)?;
         let data = self.task(task_idx);
         let mut candidates: Vec<AgentIdx> = self.service(data.service).members.iter().copied().collect();
+        // Agents configured as explicit members but failing the service's requirements are explained too;
+        // finding them scans the agents, which is fine for an on-demand explanation.
+        let service_id = self.service(data.service).spec.id;
+        candidates.extend(self.agent_indices().filter(|&a| {
+            self.agent(a)
+                .spec
+                .memberships
+                .iter()
+                .any(|(s, _)| *s == service_id)
+        }));
         candidates.extend(data.preferred.iter().copied());
         if let Some((agent_idx, _)) = data.reserved {
             candidates.push(agent_idx);
