@@ -30,7 +30,9 @@ pub mod script;
 mod spec;
 mod types;
 
-pub use engine::{AgentInfo, EligibleAgent, Engine, Explanation, Ineligibility, ServiceInfo, TaskInfo};
+pub use engine::{
+    AgentInfo, EligibleAgent, Engine, Explanation, Ineligibility, ServiceInfo, TaskInfo,
+};
 pub use error::{AgentError, ConfigError, TaskError};
 pub use event::{Event, EventKind};
 pub use spec::{

@@ -1,8 +1,8 @@
 //! The plain-data inputs of the engine: configuration of the tenant, services, profiles, agents and new tasks.
 
 use crate::types::{
-    AgentId, Capabilities, Channel, Direction, Level, Presence, Priority, ProfileId, ServiceId, Span,
-    Strategy, TaskId, TaskKind, Time, TraitId, TraitRequirement,
+    AgentId, Capabilities, Channel, Direction, Level, Presence, Priority, ProfileId, ServiceId,
+    Span, Strategy, TaskId, TaskKind, Time, TraitId, TraitRequirement,
 };
 
 /// Tenant-wide settings of one engine.
@@ -103,8 +103,8 @@ pub struct AgentProfile {
     pub responsibilities: Vec<(TraitId, Level)>,
 }
 
-/// Presence selectability settings of an agent (seed 001).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Presence selectability settings of an agent (seed 001). All off by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PresenceSettings {
     /// `IsBusySelectable`: presence Busy still allows work.
     pub busy_selectable: bool,
@@ -112,16 +112,6 @@ pub struct PresenceSettings {
     pub busy_in_meeting_selectable: bool,
     /// `ShowAwayAsOffline`: how the presence is displayed; routing treats Away as not selectable either way.
     pub show_away_as_offline: bool,
-}
-
-impl Default for PresenceSettings {
-    fn default() -> Self {
-        PresenceSettings {
-            busy_selectable: false,
-            busy_in_meeting_selectable: false,
-            show_away_as_offline: false,
-        }
-    }
 }
 
 /// An agent (user) definition. Upserting an existing id updates its configuration and keeps its live state.

@@ -33,11 +33,15 @@ fn scenarios_match_their_snapshots() {
         // Determinism: the same script must give the same trace twice.
         let again = switchboard_core::script::run(script).expect("second run");
         if again != actual {
-            failures.push(format!("{}: two runs gave different traces", path.display()));
+            failures.push(format!(
+                "{}: two runs gave different traces",
+                path.display()
+            ));
         }
         if actual != expected {
             if update {
-                std::fs::write(path, format!("{script}{SEPARATOR}{actual}")).expect("writable scenario");
+                std::fs::write(path, format!("{script}{SEPARATOR}{actual}"))
+                    .expect("writable scenario");
             } else {
                 failures.push(format!(
                     "{}: trace differs from the snapshot (UPDATE_SCENARIOS=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}",

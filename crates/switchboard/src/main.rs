@@ -58,7 +58,9 @@ mod tests {
     #[test]
     fn demo_routes_as_narrated() {
         let trace = switchboard_core::script::run(DEMO).expect("demo script runs");
-        assert!(trace.contains("task claim-1 offered to alice by BestQualifiedMostResponsibleAgent"));
+        assert!(
+            trace.contains("task claim-1 offered to alice by BestQualifiedMostResponsibleAgent")
+        );
         assert!(trace.contains("task invoice-1 offered to carol by LongestIdleAgent"));
         assert!(trace.contains("task invoice-1 RONA: carol did not answer"));
         assert!(trace.contains("queue: [claim-vip@1, claim-3@2]"));
