@@ -134,13 +134,19 @@ impl fmt::Display for TaskError {
             TaskError::UnknownAgent(id) => write!(f, "agent {id} does not exist"),
             TaskError::DuplicateTask(id) => write!(f, "a task with id {id} already exists"),
             TaskError::DuplicateExternalId(external) => {
-                write!(f, "a live task with ExternalTaskId '{external}' already exists")
+                write!(
+                    f,
+                    "a live task with ExternalTaskId '{external}' already exists"
+                )
             }
             TaskError::DuplicateNumber(number) => {
                 write!(f, "a live task with integer id {number} already exists")
             }
             TaskError::AlreadyEstablished => {
-                write!(f, "the task is already established and cannot be set established again")
+                write!(
+                    f,
+                    "the task is already established and cannot be set established again"
+                )
             }
             TaskError::AgentConnected => write!(
                 f,
@@ -156,7 +162,9 @@ impl fmt::Display for TaskError {
                 write!(f, "the task is {}, not established", status.name())
             }
             TaskError::NotOnHold(status) => write!(f, "the task is {}, not on hold", status.name()),
-            TaskError::NotWaiting(status) => write!(f, "the task is {}, not waiting", status.name()),
+            TaskError::NotWaiting(status) => {
+                write!(f, "the task is {}, not waiting", status.name())
+            }
             TaskError::NoCapacity(agent) => {
                 write!(f, "agent {agent} has no capacity left for this task")
             }

@@ -1,8 +1,8 @@
 //! Events: the only way the outside learns what the engine did. Each carries a per-tenant sequence number.
 
 use crate::types::{
-    AgentId, AgentState, NotSelectableReason, Presence, Priority, ProfileId, QueueReason, Selection,
-    ServiceId, TaskId, TerminationReason, Time,
+    AgentId, AgentState, NotSelectableReason, Presence, Priority, ProfileId, QueueReason,
+    Selection, ServiceId, TaskId, TerminationReason, Time,
 };
 
 /// One state change, numbered in the order the engine made it.

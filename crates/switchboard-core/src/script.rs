@@ -31,9 +31,9 @@ use std::fmt::Write;
 use uuid::Uuid;
 
 use crate::{
-    AgentId, AgentProfile, AgentSpec, Capabilities, Direction, Engine, EngineConfig, EventKind, Ineligibility,
-    Presence, Priority, ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span, Strategy, TaskId, TaskKind,
-    TaskSpec, TerminationReason, Time, TraitRequirement,
+    AgentId, AgentProfile, AgentSpec, Capabilities, Direction, Engine, EngineConfig, EventKind,
+    Ineligibility, Presence, Priority, ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span,
+    Strategy, TaskId, TaskKind, TaskSpec, TerminationReason, Time, TraitRequirement,
 };
 
 /// Runs a whole script from an empty engine and returns the trace. Errors of the engine are part of the trace;
@@ -208,7 +208,10 @@ impl Runner {
     }
 
     fn name(&self, id: Uuid) -> String {
-        self.names.get(&id).cloned().unwrap_or_else(|| "?".to_string())
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "?".to_string())
     }
 
     fn traits(&mut self, text: &str) -> Result<Vec<TraitRequirement>, String> {
@@ -315,7 +318,11 @@ impl Runner {
             }
             "check" => {
                 let ok = self.engine.is_work_conserving();
-                let _ = writeln!(self.out, "  work-conserving: {}", if ok { "yes" } else { "NO" });
+                let _ = writeln!(
+                    self.out,
+                    "  work-conserving: {}",
+                    if ok { "yes" } else { "NO" }
+                );
                 Ok(())
             }
             _ => self.control_line(command, &args),
@@ -355,8 +362,8 @@ impl Runner {
         let mut spec = ServiceSpec::new(id, name);
         spec.sip_uri = format!("sip:{name}@example.test");
         if let Some(strategy) = args.named.get("strategy") {
-            spec.strategy =
-                Strategy::from_name(strategy).ok_or_else(|| format!("unknown strategy '{strategy}'"))?;
+            spec.strategy = Strategy::from_name(strategy)
+                .ok_or_else(|| format!("unknown strategy '{strategy}'"))?;
         }
         if let Some(traits) = args.named.get("traits") {
             spec.required_traits = self.traits(traits)?;
@@ -396,7 +403,9 @@ impl Runner {
         if let Some(members) = args.named.get("member") {
             for item in members.split(',') {
                 let (service, penalty) = match item.split_once(':') {
-                    Some((service, penalty)) => (service, penalty.parse().map_err(|_| "bad penalty")?),
+                    Some((service, penalty)) => {
+                        (service, penalty.parse().map_err(|_| "bad penalty")?)
+                    }
                     None => (item, 0),
                 };
                 spec.memberships.push((self.service(service)?, penalty));
@@ -509,7 +518,10 @@ impl Runner {
             spec.direction = Direction::Outbound;
         }
         let result = self.engine.create_task(self.now, spec);
-        result.map(|_| ()).map_err(|e| e.to_string()).or_else(|e| self.error(e))
+        result
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+            .or_else(|e| self.error(e))
     }
 
     fn control_line(&mut self, command: &str, args: &Args) -> Result<(), String> {
@@ -518,8 +530,8 @@ impl Runner {
             "presence" => {
                 let agent = self.agent(args.pos(0, "agent")?)?;
                 let presence = args.pos(1, "presence")?;
-                let presence =
-                    Presence::from_name(presence).ok_or_else(|| format!("unknown presence '{presence}'"))?;
+                let presence = Presence::from_name(presence)
+                    .ok_or_else(|| format!("unknown presence '{presence}'"))?;
                 self.engine
                     .set_presence(now, agent, presence)
                     .map_err(|e| e.to_string())
@@ -527,7 +539,9 @@ impl Runner {
             "login" => {
                 let agent = self.agent(args.pos(0, "agent")?)?;
                 let line = args.pos(1, "line")?;
-                self.engine.login(now, agent, line).map_err(|e| e.to_string())
+                self.engine
+                    .login(now, agent, line)
+                    .map_err(|e| e.to_string())
             }
             "logout" => {
                 let agent = self.agent(args.pos(0, "agent")?)?;
@@ -578,7 +592,9 @@ impl Runner {
             }
             "remove-agent" => {
                 let agent = self.agent(args.pos(0, "agent")?)?;
-                self.engine.remove_agent(now, agent).map_err(|e| e.to_string())
+                self.engine
+                    .remove_agent(now, agent)
+                    .map_err(|e| e.to_string())
             }
             "remove-service" => {
                 let service = self.service(args.pos(0, "service")?)?;
@@ -638,7 +654,10 @@ impl Runner {
                 }
             }
             "priority" => {
-                let priority = args.pos(1, "priority")?.parse().map_err(|_| "bad priority")?;
+                let priority = args
+                    .pos(1, "priority")?
+                    .parse()
+                    .map_err(|_| "bad priority")?;
                 self.engine.set_priority(now, task, Priority(priority))
             }
             "reserve" => {
@@ -681,7 +700,11 @@ impl Runner {
             let why = match why {
                 Ineligibility::NotDistributed => "task is not distributed".to_string(),
                 Ineligibility::ReservedForAnother { agent, until } => {
-                    format!("reserved for {} until {}", self.name(agent.0), fmt_time(*until))
+                    format!(
+                        "reserved for {} until {}",
+                        self.name(agent.0),
+                        fmt_time(*until)
+                    )
                 }
                 Ineligibility::NotAPreferredAgent => "not a preferred agent".to_string(),
                 Ineligibility::MissingServiceTrait {
@@ -705,7 +728,9 @@ impl Runner {
                     "task needs {}>={min_level}, has {held}",
                     self.engine.trait_name(*trait_id)
                 ),
-                Ineligibility::NotSelectable(reason) => format!("not selectable: {}", reason.name()),
+                Ineligibility::NotSelectable(reason) => {
+                    format!("not selectable: {}", reason.name())
+                }
                 Ineligibility::NoCapacity(channel) => format!("no capacity on {}", channel.name()),
             };
             let _ = writeln!(self.out, "    {}: {why}", self.name(agent.0));
@@ -722,23 +747,33 @@ impl Runner {
                 EventKind::ServiceUpserted { .. }
                 | EventKind::AgentUpserted { .. }
                 | EventKind::ProfileUpserted { .. } => continue,
-                EventKind::ServiceRemoved { service } => format!("service {} removed", n(service.0)),
+                EventKind::ServiceRemoved { service } => {
+                    format!("service {} removed", n(service.0))
+                }
                 EventKind::AgentRemoved { agent } => format!("agent {} removed", n(agent.0)),
                 EventKind::MembershipChanged {
                     agent,
                     service,
                     penalty,
                 } => match penalty {
-                    Some(penalty) => format!("{} serves {} (penalty {penalty})", n(agent.0), n(service.0)),
+                    Some(penalty) => {
+                        format!("{} serves {} (penalty {penalty})", n(agent.0), n(service.0))
+                    }
                     None => format!("{} no longer serves {}", n(agent.0), n(service.0)),
                 },
                 EventKind::AgentPresenceChanged { agent, presence } => {
                     format!("{} presence {}", n(agent.0), presence.name())
                 }
-                EventKind::AgentLoggedIn { agent, line } => format!("{} logged in on {line}", n(agent.0)),
+                EventKind::AgentLoggedIn { agent, line } => {
+                    format!("{} logged in on {line}", n(agent.0))
+                }
                 EventKind::AgentLoggedOut { agent } => format!("{} logged out", n(agent.0)),
                 EventKind::AgentBlocked { agent, blocked } => {
-                    format!("{} {}", n(agent.0), if *blocked { "blocked" } else { "unblocked" })
+                    format!(
+                        "{} {}",
+                        n(agent.0),
+                        if *blocked { "blocked" } else { "unblocked" }
+                    )
                 }
                 EventKind::AgentAbsence { agent, reason } => match reason {
                     Some(reason) => format!("{} absent ({reason})", n(agent.0)),
@@ -775,7 +810,12 @@ impl Runner {
                     task,
                     service,
                     priority,
-                } => format!("task {} created in {} (priority {})", n(task.0), n(service.0), priority.0),
+                } => format!(
+                    "task {} created in {} (priority {})",
+                    n(task.0),
+                    n(service.0),
+                    priority.0
+                ),
                 EventKind::TaskScheduled { task, due } => {
                     format!("task {} scheduled for {}", n(task.0), fmt_time(*due))
                 }
@@ -783,7 +823,12 @@ impl Runner {
                     task,
                     service,
                     reason,
-                } => format!("task {} queued in {} ({})", n(task.0), n(service.0), reason.name()),
+                } => format!(
+                    "task {} queued in {} ({})",
+                    n(task.0),
+                    n(service.0),
+                    reason.name()
+                ),
                 EventKind::TaskOffered {
                     task,
                     agent,
@@ -822,7 +867,12 @@ impl Runner {
                     format!("task {} reservation expired", n(task.0))
                 }
                 EventKind::TaskOverflowed { task, from, to } => {
-                    format!("task {} overflowed from {} to {}", n(task.0), n(from.0), n(to.0))
+                    format!(
+                        "task {} overflowed from {} to {}",
+                        n(task.0),
+                        n(from.0),
+                        n(to.0)
+                    )
                 }
                 EventKind::TaskRefreshed { task } => format!("task {} refreshed", n(task.0)),
                 EventKind::TaskTerminated {
@@ -833,7 +883,9 @@ impl Runner {
                     "task {} terminated ({}){}",
                     n(task.0),
                     reason.name(),
-                    agent.map(|a| format!(", handled by {}", n(a.0))).unwrap_or_default()
+                    agent
+                        .map(|a| format!(", handled by {}", n(a.0)))
+                        .unwrap_or_default()
                 ),
             };
             let _ = writeln!(self.out, "  #{} {at} {text}", event.seq);

@@ -15,9 +15,9 @@ use crate::error::{AgentError, ConfigError, TaskError};
 use crate::event::{Event, EventKind};
 use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec, TaskSpec, INITIAL_PRESENCE};
 use crate::types::{
-    AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence, Priority,
-    ProfileId, QueueReason, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus, TerminationReason,
-    Time, TraitId, TraitRequirement,
+    AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence,
+    Priority, ProfileId, QueueReason, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus,
+    TerminationReason, Time, TraitId, TraitRequirement,
 };
 
 pub use status::{AgentInfo, EligibleAgent, Explanation, Ineligibility, ServiceInfo, TaskInfo};
@@ -446,7 +446,12 @@ impl Engine {
             self.recompute_memberships(agent_idx);
             self.agent_changed(agent_idx);
         }
-        let waiting: Vec<TaskIdx> = self.service(service_idx).waiting.values().copied().collect();
+        let waiting: Vec<TaskIdx> = self
+            .service(service_idx)
+            .waiting
+            .values()
+            .copied()
+            .collect();
         for task_idx in waiting {
             self.reschedule_task(task_idx);
         }
@@ -513,7 +518,12 @@ impl Engine {
                 return Err(ConfigError::UnknownService(*service));
             }
         }
-        for profile in spec.profiles.iter().map(|p| p.profile).chain(spec.default_profile) {
+        for profile in spec
+            .profiles
+            .iter()
+            .map(|p| p.profile)
+            .chain(spec.default_profile)
+        {
             if !self.profile_index.contains_key(&profile) {
                 return Err(ConfigError::UnknownProfile(profile));
             }
@@ -576,7 +586,11 @@ impl Engine {
                     n_block_tasks: 0,
                     idle_since: now,
                     was_idle: false,
-                    status: (AgentState::LoggedOut, false, Some(NotSelectableReason::Offline)),
+                    status: (
+                        AgentState::LoggedOut,
+                        false,
+                        Some(NotSelectableReason::Offline),
+                    ),
                     status_since: now,
                     personal: BTreeMap::new(),
                     dirty: false,
@@ -692,7 +706,12 @@ impl Engine {
     // ----- agent control -------------------------------------------------------------------------------------
 
     /// Sets the agent's presence (LUCS `setpresence`). Any explicit presence also clears a RONA state.
-    pub fn set_presence(&mut self, now: Time, agent: AgentId, presence: Presence) -> Result<(), AgentError> {
+    pub fn set_presence(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        presence: Presence,
+    ) -> Result<(), AgentError> {
         self.begin(now);
         let agent_idx = self.agent_for_command(agent)?;
         self.apply_presence(agent_idx, presence);
@@ -802,7 +821,12 @@ impl Engine {
     }
 
     /// Marks the agent absent with a not-ready reason (LUCS `setAbsent`).
-    pub fn set_absent(&mut self, now: Time, agent: AgentId, reason: &str) -> Result<(), AgentError> {
+    pub fn set_absent(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        reason: &str,
+    ) -> Result<(), AgentError> {
         self.begin(now);
         let agent_idx = self.agent_for_command(agent)?;
         self.agent_mut(agent_idx).absent = Some(reason.to_string());
@@ -945,7 +969,12 @@ impl Engine {
 
     /// Adds a block task to the agent (LUCS `addBlockTask`): it keeps the agent busy, reported as working, until
     /// the task is terminated.
-    pub fn add_block_task(&mut self, now: Time, agent: AgentId, task: TaskId) -> Result<TaskId, TaskError> {
+    pub fn add_block_task(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        task: TaskId,
+    ) -> Result<TaskId, TaskError> {
         self.begin(now);
         let agent_idx = *self
             .agent_index
@@ -979,7 +1008,12 @@ impl Engine {
     /// The agent accepts the offered task (LUCS `setestablished`, xuc answer). With `agent` given, the task must
     /// be offered to that agent. A waiting task that is not distributed (`DistributeToAgent` false) can be
     /// established directly on a named agent with capacity.
-    pub fn establish(&mut self, now: Time, task: TaskId, agent: Option<AgentId>) -> Result<(), TaskError> {
+    pub fn establish(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        agent: Option<AgentId>,
+    ) -> Result<(), TaskError> {
         self.begin(now);
         let task_idx = self.task_for_command(task)?;
         let named = match agent {
@@ -993,7 +1027,10 @@ impl Engine {
         };
         match self.task(task_idx).status {
             TaskStatus::Offered => {
-                let holder = self.task(task_idx).agent.expect("offered task has an agent");
+                let holder = self
+                    .task(task_idx)
+                    .agent
+                    .expect("offered task has an agent");
                 if let Some(named) = named {
                     if named != holder {
                         return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).spec.id));
@@ -1001,7 +1038,9 @@ impl Engine {
                 }
                 self.establish_idx(task_idx);
             }
-            TaskStatus::Established | TaskStatus::OnHold => return Err(TaskError::AlreadyEstablished),
+            TaskStatus::Established | TaskStatus::OnHold => {
+                return Err(TaskError::AlreadyEstablished)
+            }
             TaskStatus::Waiting => {
                 let Some(agent_idx) = named else {
                     return Err(TaskError::NotOffered(TaskStatus::Waiting));
@@ -1032,7 +1071,10 @@ impl Engine {
         if status != TaskStatus::Offered {
             return Err(TaskError::NotOffered(status));
         }
-        let holder = self.task(task_idx).agent.expect("offered task has an agent");
+        let holder = self
+            .task(task_idx)
+            .agent
+            .expect("offered task has an agent");
         if holder != agent_idx {
             return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).spec.id));
         }
@@ -1046,13 +1088,21 @@ impl Engine {
 
     /// LUCS `refresh`: renews the task's lifetime and polling; an offered task goes back to pending keeping its
     /// place (and its agent gets RONA when `set_agent_on_rona`). Refused once the agent is connected.
-    pub fn refresh(&mut self, now: Time, task: TaskId, set_agent_on_rona: bool) -> Result<(), TaskError> {
+    pub fn refresh(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        set_agent_on_rona: bool,
+    ) -> Result<(), TaskError> {
         self.begin(now);
         let task_idx = self.task_for_command(task)?;
         match self.task(task_idx).status {
             TaskStatus::Established | TaskStatus::OnHold => return Err(TaskError::AgentConnected),
             TaskStatus::Offered => {
-                let agent_idx = self.task(task_idx).agent.expect("offered task has an agent");
+                let agent_idx = self
+                    .task(task_idx)
+                    .agent
+                    .expect("offered task has an agent");
                 self.unassign(task_idx);
                 if set_agent_on_rona {
                     self.agent_mut(agent_idx).rona = true;
@@ -1135,7 +1185,12 @@ impl Engine {
 
     /// Transfers a task handled by an agent to another service: the agent is released (with wrap-up) and the
     /// task queues in the target service as a new entry.
-    pub fn transfer_to_service(&mut self, now: Time, task: TaskId, service: ServiceId) -> Result<(), TaskError> {
+    pub fn transfer_to_service(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        service: ServiceId,
+    ) -> Result<(), TaskError> {
         self.begin(now);
         let task_idx = self.task_for_command(task)?;
         let service_idx = *self
@@ -1156,7 +1211,12 @@ impl Engine {
     }
 
     /// Transfers a task handled by an agent to another agent: it is offered only to that agent.
-    pub fn transfer_to_agent(&mut self, now: Time, task: TaskId, agent: AgentId) -> Result<(), TaskError> {
+    pub fn transfer_to_agent(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        agent: AgentId,
+    ) -> Result<(), TaskError> {
         self.begin(now);
         let task_idx = self.task_for_command(task)?;
         let agent_idx = *self
@@ -1194,7 +1254,12 @@ impl Engine {
     }
 
     /// Changes a task's priority (Puzzel `vipScore` update); a waiting task moves in the queue at once.
-    pub fn set_priority(&mut self, now: Time, task: TaskId, priority: Priority) -> Result<(), TaskError> {
+    pub fn set_priority(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        priority: Priority,
+    ) -> Result<(), TaskError> {
         self.begin(now);
         let task_idx = self.task_for_command(task)?;
         let waiting = self.task(task_idx).status == TaskStatus::Waiting;
@@ -1229,7 +1294,9 @@ impl Engine {
                     .get(&agent_id)
                     .ok_or(TaskError::UnknownAgent(agent_id))?;
                 if until < self.now {
-                    return Err(TaskError::InvalidValue("a reservation cannot end in the past"));
+                    return Err(TaskError::InvalidValue(
+                        "a reservation cannot end in the past",
+                    ));
                 }
                 Some((agent_idx, until))
             }
@@ -1409,7 +1476,9 @@ impl Engine {
             }
         }
         if spec.required_traits.iter().any(|r| r.min_level == 0) {
-            return Err(TaskError::InvalidValue("trait requirements need a level of at least 1"));
+            return Err(TaskError::InvalidValue(
+                "trait requirements need a level of at least 1",
+            ));
         }
         let service_idx = *self
             .service_index

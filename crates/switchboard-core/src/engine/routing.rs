@@ -7,13 +7,11 @@
 //!   list of non-empty classes;
 //! - per agent, a personal queue of tasks restricted to it (reserved, or preferred-only naming it).
 
-use super::{
-    AgentIdx, AvailKey, Engine, Location, Membership, Rank, ServiceIdx, TaskIdx,
-};
+use super::{AgentIdx, AvailKey, Engine, Location, Membership, Rank, ServiceIdx, TaskIdx};
 use crate::event::EventKind;
 use crate::types::{
-    Channel, Level, NotSelectableReason, Presence, QueueReason, Selection, Strategy, TaskKind, TaskStatus,
-    TraitId, TraitRequirement,
+    Channel, Level, NotSelectableReason, Presence, QueueReason, Selection, Strategy, TaskKind,
+    TaskStatus, TraitId, TraitRequirement,
 };
 
 /// Order-preserving map of a signed time onto an unsigned key.
@@ -119,7 +117,11 @@ impl Engine {
         for (service_idx, penalty, explicit, responsibility, level_sum) in desired {
             let service_id = self.service(service_idx).spec.id;
             let agent = self.agent_mut(agent_idx);
-            match agent.memberships.iter_mut().find(|m| m.service == service_idx) {
+            match agent
+                .memberships
+                .iter_mut()
+                .find(|m| m.service == service_idx)
+            {
                 Some(membership) => {
                     let penalty_changed = membership.penalty != penalty;
                     membership.penalty = penalty;
@@ -161,7 +163,11 @@ impl Engine {
     /// Drops the agent's membership of a service, with its entry in the service's available set.
     pub(super) fn leave_service(&mut self, agent_idx: AgentIdx, service_idx: ServiceIdx) {
         let agent = self.agent_mut(agent_idx);
-        let Some(pos) = agent.memberships.iter().position(|m| m.service == service_idx) else {
+        let Some(pos) = agent
+            .memberships
+            .iter()
+            .position(|m| m.service == service_idx)
+        else {
             return;
         };
         let membership = agent.memberships.remove(pos);
@@ -264,7 +270,12 @@ impl Engine {
         }
     }
 
-    fn strategy_keys(&self, agent_idx: AgentIdx, membership: &Membership, strategy: Strategy) -> (u64, u64) {
+    fn strategy_keys(
+        &self,
+        agent_idx: AgentIdx,
+        membership: &Membership,
+        strategy: Strategy,
+    ) -> (u64, u64) {
         let agent = self.agent(agent_idx);
         let idle_since = ordered(agent.idle_since.0);
         let number = agent.number as u64;
@@ -326,7 +337,11 @@ impl Engine {
         }
     }
 
-    pub(super) fn membership(&self, agent_idx: AgentIdx, service_idx: ServiceIdx) -> Option<&Membership> {
+    pub(super) fn membership(
+        &self,
+        agent_idx: AgentIdx,
+        service_idx: ServiceIdx,
+    ) -> Option<&Membership> {
         self.agent(agent_idx)
             .memberships
             .iter()
@@ -386,7 +401,9 @@ impl Engine {
             } else {
                 Selection::PreferredAgent
             };
-            return self.best_among(task_idx, &candidates).map(|a| (a, selection));
+            return self
+                .best_among(task_idx, &candidates)
+                .map(|a| (a, selection));
         }
         if !task.preferred.is_empty() {
             if let Some(agent_idx) = self.best_among(task_idx, &task.preferred) {
@@ -436,7 +453,8 @@ impl Engine {
         let restricted = self.restricted_candidates(task_idx);
         let task = self.task(task_idx);
         debug_assert_eq!(task.location, Location::Nowhere);
-        let (rank, service_idx, class, priority) = (task.rank, task.service, task.class, task.priority);
+        let (rank, service_idx, class, priority) =
+            (task.rank, task.service, task.class, task.priority);
         let location = if !task.distribute {
             Location::Parked
         } else if let Some(candidates) = restricted {
@@ -465,8 +483,13 @@ impl Engine {
     /// Takes a waiting task out of every waiting structure.
     pub(super) fn unplace_waiting(&mut self, task_idx: TaskIdx) {
         let task = self.task(task_idx);
-        let (rank, service_idx, class, priority, location) =
-            (task.rank, task.service, task.class, task.priority, task.location);
+        let (rank, service_idx, class, priority, location) = (
+            task.rank,
+            task.service,
+            task.class,
+            task.priority,
+            task.location,
+        );
         match location {
             Location::Nowhere => return,
             Location::Parked => {}
@@ -487,7 +510,10 @@ impl Engine {
                 let class_queue = &mut service.classes[class as usize];
                 class_queue.queue.remove(&rank);
                 if class_queue.queue.is_empty() {
-                    let pos = class_queue.nonempty_pos.take().expect("non-empty class is listed");
+                    let pos = class_queue
+                        .nonempty_pos
+                        .take()
+                        .expect("non-empty class is listed");
                     service.nonempty_classes.swap_remove(pos);
                     if let Some(&moved) = service.nonempty_classes.get(pos) {
                         service.classes[moved as usize].nonempty_pos = Some(pos);
@@ -559,7 +585,11 @@ impl Engine {
     /// Detaches a task from its agent, returning the agent.
     fn detach(&mut self, task_idx: TaskIdx) -> AgentIdx {
         let kind = self.task(task_idx).kind;
-        let agent_idx = self.task_mut(task_idx).agent.take().expect("task has an agent");
+        let agent_idx = self
+            .task_mut(task_idx)
+            .agent
+            .take()
+            .expect("task has an agent");
         let agent = self.agent_mut(agent_idx);
         if let Some(pos) = agent.tasks.iter().position(|&t| t == task_idx) {
             agent.tasks.swap_remove(pos);
@@ -617,7 +647,11 @@ impl Engine {
         let offer_counter = self.offer_counter;
         let agent = self.agent_mut(agent_idx);
         agent.n_offered += 1;
-        if let Some(membership) = agent.memberships.iter_mut().find(|m| m.service == service_idx) {
+        if let Some(membership) = agent
+            .memberships
+            .iter_mut()
+            .find(|m| m.service == service_idx)
+        {
             membership.last_offered = offer_counter;
         }
         let agent_id = agent.spec.id;
@@ -683,13 +717,19 @@ impl Engine {
         let agent = self.agent_mut(agent_idx);
         if kind == TaskKind::Block {
             agent.n_block_tasks -= 1;
-        } else if let Some(membership) = agent.memberships.iter_mut().find(|m| m.service == service_idx) {
+        } else if let Some(membership) = agent
+            .memberships
+            .iter_mut()
+            .find(|m| m.service == service_idx)
+        {
             membership.handled += 1;
             membership.talk_time += connected_at.map(|at| now.since(at).0).unwrap_or(0);
         }
         if kind != TaskKind::Block && wrapup.0 > 0 {
             let until = now.plus(wrapup);
-            let previous = agent.wrapup_until.replace(until.max(agent.wrapup_until.unwrap_or(until)));
+            let previous = agent
+                .wrapup_until
+                .replace(until.max(agent.wrapup_until.unwrap_or(until)));
             let until = agent.wrapup_until.expect("just set");
             if let Some(previous) = previous {
                 self.agent_timers.remove(&(previous, agent_idx));
@@ -732,7 +772,9 @@ impl Engine {
                 && self.task_admits(task_idx, agent_idx)
                 && self.membership(agent_idx, task.service).is_some()
             {
-                let reserved = task.reserved.is_some_and(|(a, until)| a == agent_idx && until > self.now);
+                let reserved = task
+                    .reserved
+                    .is_some_and(|(a, until)| a == agent_idx && until > self.now);
                 let selection = if reserved {
                     Selection::ReservedAgent
                 } else {

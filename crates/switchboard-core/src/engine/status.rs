@@ -5,9 +5,9 @@ use super::routing::meets;
 use super::{AgentIdx, Engine, TaskIdx};
 use crate::spec::{AgentSpec, ServiceSpec};
 use crate::types::{
-    AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence, Priority,
-    ProfileId, Selection, ServiceId, TaskId, TaskKind, TaskStatus, TerminationReason, Time, TraitId,
-    TraitRequirement,
+    AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence,
+    Priority, ProfileId, Selection, ServiceId, TaskId, TaskKind, TaskStatus, TerminationReason,
+    Time, TraitId, TraitRequirement,
 };
 
 /// A snapshot of one task.
@@ -369,7 +369,11 @@ impl Engine {
         if task.status != TaskStatus::Waiting {
             return None;
         }
-        let ahead = self.service(task.service).waiting.range(..task.rank).count();
+        let ahead = self
+            .service(task.service)
+            .waiting
+            .range(..task.rank)
+            .count();
         Some(ahead as u32 + 1)
     }
 
@@ -416,12 +420,16 @@ impl Engine {
 
     /// The agent with this integer id.
     pub fn agent_by_number(&self, number: u32) -> Option<AgentId> {
-        self.agent_numbers.get(&number).map(|&a| self.agent(a).spec.id)
+        self.agent_numbers
+            .get(&number)
+            .map(|&a| self.agent(a).spec.id)
     }
 
     /// Every agent, in creation order.
     pub fn agents(&self) -> Vec<AgentId> {
-        self.agent_indices().map(|a| self.agent(a).spec.id).collect()
+        self.agent_indices()
+            .map(|a| self.agent(a).spec.id)
+            .collect()
     }
 
     /// A snapshot of a service.
@@ -434,7 +442,11 @@ impl Engine {
             n_waiting: data.waiting.len(),
             n_live: data.n_live as usize,
             n_available: data.available.len(),
-            members: data.members.iter().map(|&a| self.agent(a).spec.id).collect(),
+            members: data
+                .members
+                .iter()
+                .map(|&a| self.agent(a).spec.id)
+                .collect(),
         })
     }
 
@@ -521,7 +533,8 @@ impl Engine {
     pub fn explain(&self, task: TaskId) -> Option<Explanation> {
         let &task_idx = self.task_index.get(&task)?;
         let data = self.task(task_idx);
-        let mut candidates: Vec<AgentIdx> = self.service(data.service).members.iter().copied().collect();
+        let mut candidates: Vec<AgentIdx> =
+            self.service(data.service).members.iter().copied().collect();
         // Agents configured as explicit members but failing the service's requirements are explained too;
         // finding them scans the agents, which is fine for an on-demand explanation.
         let service_id = self.service(data.service).spec.id;

@@ -162,7 +162,10 @@ impl Engine {
             }
             _ => {}
         }
-        if self.reservation_deadline(task_idx).is_some_and(|at| at <= now) {
+        if self
+            .reservation_deadline(task_idx)
+            .is_some_and(|at| at <= now)
+        {
             let task_id = self.task(task_idx).id;
             let was_personal = self.task(task_idx).location == Location::Personal;
             if was_personal {
