@@ -23,6 +23,7 @@
 //! assert_eq!(engine.task_info(task).unwrap().agent, Some(alice));
 //! ```
 
+mod command;
 mod engine;
 mod error;
 mod event;
@@ -30,8 +31,11 @@ pub mod script;
 mod spec;
 mod types;
 
+pub use command::{Command, CommandError, Outcome};
 pub use engine::{
-    AgentInfo, EligibleAgent, Engine, Explanation, Ineligibility, ServiceInfo, TaskInfo,
+    AgentInfo, AgentSnapshot, EligibleAgent, Engine, Explanation, Ineligibility,
+    MembershipSnapshot, RestoreError, ServiceInfo, ServiceSnapshot, Snapshot, TaskInfo,
+    TaskSnapshot,
 };
 pub use error::{AgentError, ConfigError, TaskError};
 pub use event::{Event, EventKind};

@@ -52,6 +52,33 @@ pub fn run(script: &str) -> Result<String, String> {
     Ok(runner.out)
 }
 
+/// Runs a script like [`run`], but replaces the engine after every line with one restored from its snapshot, and
+/// checks that the restored engine's snapshot equals the original's. The trace must equal [`run`]'s: that is the
+/// proof that a restore loses nothing that routing depends on.
+pub fn run_with_restores(script: &str) -> Result<String, String> {
+    let mut runner = Runner::new();
+    for (line_no, raw) in script.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        runner
+            .line(line)
+            .map_err(|error| format!("line {}: {error}: {line}", line_no + 1))?;
+        let snapshot = runner.engine.snapshot();
+        let restored = Engine::restore(snapshot.clone())
+            .map_err(|error| format!("line {}: {error}", line_no + 1))?;
+        if restored.snapshot() != snapshot {
+            return Err(format!(
+                "line {}: the restored engine's snapshot differs from the original's",
+                line_no + 1
+            ));
+        }
+        runner.engine = restored;
+    }
+    Ok(runner.out)
+}
+
 /// The interpreter state: the engine, the name registry and the trace so far.
 pub struct Runner {
     engine: Engine,

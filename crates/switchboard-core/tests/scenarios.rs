@@ -38,6 +38,15 @@ fn scenarios_match_their_snapshots() {
                 path.display()
             ));
         }
+        // Restoring the engine from a snapshot after every line must not change a single decision.
+        match switchboard_core::script::run_with_restores(script) {
+            Ok(restored) if restored == actual => {}
+            Ok(_) => failures.push(format!(
+                "{}: the trace changes when the engine is restored from snapshots",
+                path.display()
+            )),
+            Err(error) => failures.push(format!("{}: {error}", path.display())),
+        }
         if actual != expected {
             if update {
                 std::fs::write(path, format!("{script}{SEPARATOR}{actual}"))

@@ -4,6 +4,7 @@
 //! the change made routable, and leaves the resulting events in the outbox (`drain_events`).
 
 mod routing;
+mod snapshot;
 mod status;
 mod timers;
 
@@ -20,6 +21,9 @@ use crate::types::{
     TerminationReason, Time, TraitId, TraitRequirement,
 };
 
+pub use snapshot::{
+    AgentSnapshot, MembershipSnapshot, RestoreError, ServiceSnapshot, Snapshot, TaskSnapshot,
+};
 pub use status::{AgentInfo, EligibleAgent, Explanation, Ineligibility, ServiceInfo, TaskInfo};
 
 pub(crate) type AgentIdx = u32;
