@@ -1,5 +1,6 @@
 //! Events: the only way the outside learns what the engine did. Each carries a per-tenant sequence number.
 
+use crate::engine::TaskInfo;
 use crate::types::{
     AgentId, AgentState, NotSelectableReason, Presence, Priority, ProfileId, QueueReason,
     Selection, ServiceId, TaskId, TerminationReason, Time,
@@ -220,7 +221,8 @@ pub enum EventKind {
         /// The task.
         task: TaskId,
     },
-    /// The task ended and left the live engine.
+    /// The task ended and left the live engine. The final record is part of the event, so history can be
+    /// kept from events alone, whatever ended the task (a command or a timer).
     TaskTerminated {
         /// The task.
         task: TaskId,
@@ -228,5 +230,7 @@ pub enum EventKind {
         reason: TerminationReason,
         /// The agent that handled it, if any.
         agent: Option<AgentId>,
+        /// The task's final state, with `terminated` and `termination_reason` set.
+        record: Box<TaskInfo>,
     },
 }

@@ -906,6 +906,7 @@ impl Runner {
                     task,
                     reason,
                     agent,
+                    ..
                 } => format!(
                     "task {} terminated ({}){}",
                     n(task.0),

@@ -1644,6 +1644,7 @@ impl Engine {
             task: id,
             reason,
             agent: agent_id,
+            record: Box::new(info.clone()),
         });
         match status {
             TaskStatus::Waiting => self.unplace_waiting(task_idx),
