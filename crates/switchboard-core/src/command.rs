@@ -13,6 +13,7 @@ use crate::types::{
 
 /// One state-changing operation; see the `Engine` method of the same name for its rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Command {
     /// `Engine::set_config`.
     SetConfig(EngineConfig),
@@ -164,6 +165,8 @@ pub enum Command {
     },
     /// `Engine::advance`: only fires timers.
     Advance,
+    /// `Engine::recover_sessions`: run once after a restart.
+    RecoverSessions,
 }
 
 /// What a successful command returns.
@@ -359,6 +362,10 @@ impl Engine {
             }
             C::Advance => {
                 self.advance(now);
+                done
+            }
+            C::RecoverSessions => {
+                self.recover_sessions(now);
                 done
             }
         }

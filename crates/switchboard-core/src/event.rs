@@ -8,6 +8,7 @@ use crate::types::{
 
 /// One state change, numbered in the order the engine made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Event {
     /// Per-tenant sequence number, starting at 1, without gaps.
     pub seq: u64,
@@ -19,6 +20,7 @@ pub struct Event {
 
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EventKind {
     /// A service was created or changed.
     ServiceUpserted {

@@ -22,7 +22,7 @@
 //! resume TASK | transfer TASK service=S|agent=A | priority TASK N | reserve TASK AGENT D | unreserve TASK
 //! poll TASK | blocktask AGENT NAME
 //! at T | wait D
-//! status AGENT.. | queue SERVICE | explain TASK | show TASK | check
+//! status AGENT.. | queue SERVICE | explain TASK | show TASK | check | restart
 //! ```
 
 use std::collections::BTreeMap;
@@ -341,6 +341,13 @@ impl Runner {
                     info.n_offers,
                     info.initial_position
                 );
+                Ok(())
+            }
+            "restart" => {
+                // What a server does after a crash: restore the engine from its snapshot, then recover sessions.
+                let snapshot = self.engine.snapshot();
+                self.engine = Engine::restore(snapshot).map_err(|e| e.to_string())?;
+                self.engine.recover_sessions(now);
                 Ok(())
             }
             "check" => {

@@ -7,6 +7,7 @@ use crate::types::{
 
 /// Tenant-wide settings of one engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EngineConfig {
     /// Seed of the generator behind the `Random` strategy, so runs are reproducible.
     pub random_seed: u64,
@@ -32,6 +33,7 @@ impl Default for EngineConfig {
 
 /// A service (queue) definition. Upserting an existing id updates it in place.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServiceSpec {
     /// Stable id.
     pub id: ServiceId,
@@ -85,6 +87,7 @@ impl ServiceSpec {
 
 /// A responsibility profile of the tenant (Day Shift, Night Shift, OffDuty...).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ProfileSpec {
     /// Stable id.
     pub id: ProfileId,
@@ -96,6 +99,7 @@ pub struct ProfileSpec {
 
 /// The responsibilities an agent has under one profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AgentProfile {
     /// Which tenant profile.
     pub profile: ProfileId,
@@ -105,6 +109,7 @@ pub struct AgentProfile {
 
 /// Presence selectability settings of an agent (seed 001). All off by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PresenceSettings {
     /// `IsBusySelectable`: presence Busy still allows work.
     pub busy_selectable: bool,
@@ -116,6 +121,7 @@ pub struct PresenceSettings {
 
 /// An agent (user) definition. Upserting an existing id updates its configuration and keeps its live state.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AgentSpec {
     /// Stable id.
     pub id: AgentId,
@@ -177,6 +183,7 @@ impl AgentSpec {
 
 /// A request for a new task.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TaskSpec {
     /// Stable id, chosen by the caller.
     pub id: TaskId,

@@ -7,6 +7,7 @@ macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name(pub Uuid);
 
         impl fmt::Display for $name {
@@ -44,6 +45,7 @@ uuid_id!(
 ///
 /// The engine never reads a clock: every command carries the `now` its caller observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Time(pub i64);
 
 impl Time {
@@ -78,6 +80,7 @@ impl Time {
 
 /// A length of time in microseconds; never negative.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Span(pub i64);
 
 impl Span {
@@ -113,6 +116,7 @@ impl Span {
 /// Task priority: higher is more urgent. Puzzel's VIP score maps onto it directly; the LUCS callback priority
 /// names map onto it through [`Priority::from_lucs_name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Priority(pub i32);
 
 impl Priority {
@@ -148,6 +152,7 @@ impl Priority {
 
 /// An interned trait node such as `Expertise/Insurance Services` or `Language/English`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TraitId(pub u32);
 
 /// A level on a trait (skill) or a responsibility, from 1 (lowest) to 255. Zero means "none".
@@ -157,6 +162,7 @@ pub type Level = u8;
 
 /// A requirement on one trait: the agent must hold `trait_id` at `min_level` or above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TraitRequirement {
     /// The trait node required.
     pub trait_id: TraitId,
@@ -166,6 +172,7 @@ pub struct TraitRequirement {
 
 /// The LUCS / Skype for Business presence of an agent, including the activity states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Presence {
     /// Available.
     Online,
@@ -231,6 +238,7 @@ impl Presence {
 
 /// The agent capabilities a task may require (seed 000's `Required` object).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Capabilities(u8);
 
 impl Capabilities {
@@ -290,6 +298,7 @@ impl Capabilities {
 
 /// The media channel a task occupies on the agent; capacity is counted per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Channel {
     /// Calls and callbacks.
     Voice,
@@ -332,6 +341,7 @@ impl Channel {
 
 /// What kind of work a task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TaskKind {
     /// An external task created over the API (LUCS `ExternalNonBlocking`).
     External,
@@ -374,6 +384,7 @@ impl TaskKind {
 
 /// Whether the customer called in or the agent calls out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Direction {
     /// The customer reached the contact center (the default).
     #[default]
@@ -384,6 +395,7 @@ pub enum Direction {
 
 /// How a service chooses among equally ranked eligible agents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Strategy {
     /// Seed 000's `BestQualifiedMostResponsibleAgent`: highest responsibility in the current profile for the
     /// service's trait nodes, then highest trait level, then longest idle.
@@ -455,6 +467,7 @@ impl Strategy {
 
 /// Why an offer went to the agent it went to; reported as `SelectionAlgorithm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Selection {
     /// The service's strategy chose the agent.
     Strategy(Strategy),
@@ -480,6 +493,7 @@ impl Selection {
 
 /// The xuc (XiVO CC) agent state, derivable at any moment from the engine's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AgentState {
     /// Not signed in.
     LoggedOut,
@@ -514,6 +528,7 @@ impl AgentState {
 
 /// Why an agent is not selectable right now (LUCS `NotSelectableReason`), first applicable cause wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum NotSelectableReason {
     /// Presence is Offline: not signed in.
     Offline,
@@ -581,6 +596,7 @@ impl NotSelectableReason {
 
 /// The lifecycle state of a live task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TaskStatus {
     /// A callback whose due time has not come yet.
     Scheduled,
@@ -612,6 +628,7 @@ impl TaskStatus {
 
 /// Why a task ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TerminationReason {
     /// Finished normally (terminate after it was handled, or a block task removed).
     Completed,
@@ -643,6 +660,7 @@ impl TerminationReason {
 
 /// Why a task (re-)entered the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum QueueReason {
     /// Newly created, or a scheduled callback became due.
     Created,

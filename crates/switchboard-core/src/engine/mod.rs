@@ -802,6 +802,22 @@ impl Engine {
         self.apply_presence(agent_idx, Presence::Offline);
     }
 
+    /// After a restart: agents' CTI sessions did not survive, so agents logged in on a phone line are logged out,
+    /// and every offer still ringing returns to the queue keeping its place (nobody can have accepted it).
+    /// Presence set over the REST API is the outside system's state and is kept.
+    pub fn recover_sessions(&mut self, now: Time) {
+        self.begin(now);
+        let agents: Vec<AgentIdx> = self.agent_indices().collect();
+        for agent_idx in agents {
+            if self.agent(agent_idx).line.is_some() {
+                self.logout_idx(agent_idx);
+            } else if self.agent(agent_idx).n_offered > 0 {
+                self.return_offers(agent_idx, QueueReason::AgentLost);
+            }
+        }
+        self.settle();
+    }
+
     /// Blocks the agent from task distribution (LUCS `block`); presence is unaffected.
     pub fn block(&mut self, now: Time, agent: AgentId) -> Result<(), AgentError> {
         self.set_blocked(now, agent, true)
@@ -945,9 +961,17 @@ impl Engine {
 
     // ----- tasks ---------------------------------------------------------------------------------------------
 
-    /// Creates a task and routes it at once: offered if an eligible agent is available, else queued.
+    /// Creates a task and routes it at once: offered if an eligible agent is available, else queued. Block tasks
+    /// are refused here; `add_block_task` puts them on their agent.
     pub fn create_task(&mut self, now: Time, spec: TaskSpec) -> Result<TaskId, TaskError> {
         self.begin(now);
+        // A block task never queues: it is put on its agent by `add_block_task`, and only that path counts it in
+        // the agent's block tasks, which ending it decrements.
+        if spec.kind == TaskKind::Block {
+            return Err(TaskError::WrongKind(
+                "a block task is added to an agent with add_block_task, not created in a queue",
+            ));
+        }
         let task_idx = self.insert_task(spec)?;
         let task = self.task(task_idx);
         let (id, service_idx, priority) = (task.id, task.service, task.priority);
@@ -1053,6 +1077,9 @@ impl Engine {
                 if !self.has_capacity(agent_idx, channel) {
                     return Err(TaskError::NoCapacity(self.agent(agent_idx).spec.id));
                 }
+                // The task leaves its queue first: left there, it would still be counted as waiting and could be
+                // offered to a second agent while this one handles it.
+                self.unplace_waiting(task_idx);
                 self.assign(task_idx, agent_idx, Selection::Direct);
                 self.establish_idx(task_idx);
             }

@@ -441,10 +441,26 @@ impl Engine {
     }
 
     /// Offers the task to the best agent available now, or places it in the waiting structures.
+    ///
+    /// The chosen agent may have just become free in the same command (an offer withdrawn from it, say) while an
+    /// older or more urgent task it may take is waiting; that task goes first, and this one looks again.
     pub(super) fn route_or_place(&mut self, task_idx: TaskIdx) {
-        match self.pick_agent(task_idx) {
-            Some((agent_idx, selection)) => self.assign(task_idx, agent_idx, selection),
-            None => self.place_waiting(task_idx),
+        loop {
+            let Some((agent_idx, selection)) = self.pick_agent(task_idx) else {
+                self.place_waiting(task_idx);
+                return;
+            };
+            let rank = self.task(task_idx).rank;
+            match self.best_task_for(agent_idx) {
+                Some((better_rank, better_idx, better_selection)) if better_rank < rank => {
+                    self.unplace_waiting(better_idx);
+                    self.assign(better_idx, agent_idx, better_selection);
+                }
+                _ => {
+                    self.assign(task_idx, agent_idx, selection);
+                    return;
+                }
+            }
         }
     }
 
@@ -758,12 +774,9 @@ impl Engine {
         }
     }
 
-    /// Offers the freed agent the best waiting task it may take: its personal queue first in rank order, and the
-    /// head of every task class of its services that it satisfies; the best rank wins.
-    fn fill_agent(&mut self, agent_idx: AgentIdx) {
-        if !self.agent_exists(agent_idx) || self.open_channel(agent_idx).is_none() {
-            return;
-        }
+    /// The best waiting task the agent may take now: its personal queue first in rank order, and the head of
+    /// every task class of its services that it satisfies; the best rank wins.
+    fn best_task_for(&self, agent_idx: AgentIdx) -> Option<(Rank, TaskIdx, Selection)> {
         let agent = self.agent(agent_idx);
         let mut best: Option<(Rank, TaskIdx, Selection)> = None;
         for (&rank, &task_idx) in &agent.personal {
@@ -807,10 +820,17 @@ impl Engine {
                 }
             }
         }
-        if let Some((_, task_idx, selection)) = best {
+        best
+    }
+
+    /// Offers the freed agent the best waiting task it may take.
+    fn fill_agent(&mut self, agent_idx: AgentIdx) {
+        if !self.agent_exists(agent_idx) || self.open_channel(agent_idx).is_none() {
+            return;
+        }
+        if let Some((_, task_idx, selection)) = self.best_task_for(agent_idx) {
             self.unplace_waiting(task_idx);
             self.assign(task_idx, agent_idx, selection);
-            self.reschedule_task(task_idx);
         }
     }
 

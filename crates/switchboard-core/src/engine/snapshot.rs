@@ -20,6 +20,7 @@ use crate::types::{
 
 /// The whole state of one engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Snapshot {
     /// Tenant settings.
     pub config: EngineConfig,
@@ -51,6 +52,7 @@ pub struct Snapshot {
 
 /// A service's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServiceSnapshot {
     /// Configuration.
     pub spec: ServiceSpec,
@@ -60,6 +62,7 @@ pub struct ServiceSnapshot {
 
 /// An agent's membership of a service with its routing statistics.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MembershipSnapshot {
     /// The service.
     pub service: ServiceId,
@@ -81,6 +84,7 @@ pub struct MembershipSnapshot {
 
 /// An agent's configuration and live state.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AgentSnapshot {
     /// Configuration.
     pub spec: AgentSpec,
@@ -118,6 +122,7 @@ pub struct AgentSnapshot {
 
 /// A live task.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[allow(missing_docs)]
 pub struct TaskSnapshot {
     pub id: TaskId,

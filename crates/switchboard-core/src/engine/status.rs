@@ -12,6 +12,7 @@ use crate::types::{
 
 /// A snapshot of one task.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TaskInfo {
     /// Stable id.
     pub id: TaskId,
@@ -79,6 +80,7 @@ pub struct TaskInfo {
 
 /// A snapshot of one agent: configuration and live state.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AgentInfo {
     /// Configuration as last upserted (memberships as configured explicitly).
     pub spec: AgentSpec,
@@ -118,6 +120,7 @@ pub struct AgentInfo {
 
 /// A snapshot of one service.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServiceInfo {
     /// Configuration.
     pub spec: ServiceSpec,
@@ -135,6 +138,7 @@ pub struct ServiceInfo {
 
 /// Why one agent cannot take one task.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Ineligibility {
     /// The task is not distributed by the engine (`DistributeToAgent` false).
     NotDistributed,
@@ -179,6 +183,7 @@ pub enum Ineligibility {
 
 /// An agent that could take the task now, with its place in the service's order.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EligibleAgent {
     /// The agent.
     pub agent: AgentId,
@@ -188,6 +193,7 @@ pub struct EligibleAgent {
 
 /// Who can take a task and why the others cannot.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Explanation {
     /// The task.
     pub task: TaskId,
