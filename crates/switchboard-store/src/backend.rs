@@ -1,0 +1,106 @@
+//! The interface both databases implement, in row form, and the embedded migrations.
+
+use crate::codec::EncodedBatch;
+use crate::error::StoreError;
+use crate::records::HistoryQuery;
+
+/// Schema migrations for SQLite, in order; the version of each is its position plus one.
+pub(crate) const SQLITE_MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/sqlite/0001_initial.sql")];
+
+/// Schema migrations for PostgreSQL, in order.
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/postgres/0001_initial.sql")];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A tenant's stored log in row form.
+pub(crate) struct RawRecovered {
+    /// (command_seq, body) of the latest snapshot.
+    pub snapshot: Option<(i64, String)>,
+    /// (seq, at, body) of the commands after it.
+    pub commands: Vec<(i64, i64, String)>,
+    /// Highest stored event sequence (0 if none).
+    pub last_event_seq: i64,
+}
+
+/// One database connection. The writer thread owns one; reads use another.
+pub(crate) trait Backend: Send {
+    /// Writes the batches in one transaction: all or nothing, durable when it returns `Ok`.
+    fn write(&mut self, batches: &[EncodedBatch]) -> Result<(), StoreError>;
+    /// The latest snapshot and later commands of a tenant.
+    fn load(&mut self, tenant: &str) -> Result<RawRecovered, StoreError>;
+    /// Every tenant that has stored anything.
+    fn tenants(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Event bodies with sequence above `after`, in order, at most `limit`.
+    fn events_after(
+        &mut self,
+        tenant: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// History bodies matching the query, newest first.
+    fn history(&mut self, tenant: &str, query: &HistoryQuery) -> Result<Vec<String>, StoreError>;
+    /// The history body of one task by id or external id (the latest if several share an external id).
+    fn history_task(
+        &mut self,
+        tenant: &str,
+        id_or_external: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Deletes events and history older than the given times; returns how many of each.
+    fn prune(&mut self, events_before: i64, history_before: i64) -> Result<(u64, u64), StoreError>;
+}
+
+/// Builds the WHERE clause of a history query with numbered (`$n`) or plain (`?`) placeholders. Returns the
+/// clause and the text parameters in order (integers are passed as text and cast by the caller's SQL).
+pub(crate) fn history_filter(query: &HistoryQuery, numbered: bool) -> (String, Vec<HistoryParam>) {
+    let mut clauses = vec!["tenant = {}".to_string()];
+    let mut params = Vec::new();
+    if let Some(service) = &query.service {
+        clauses.push("service = {}".into());
+        params.push(HistoryParam::Text(service.to_string()));
+    }
+    if let Some(external) = &query.external_id {
+        clauses.push("external_id = {}".into());
+        params.push(HistoryParam::Text(external.clone()));
+    }
+    if let Some(from) = query.terminated_from {
+        clauses.push("terminated >= {}".into());
+        params.push(HistoryParam::Int(from.as_micros()));
+    }
+    if let Some(until) = query.terminated_until {
+        clauses.push("terminated < {}".into());
+        params.push(HistoryParam::Int(until.as_micros()));
+    }
+    let mut n = 0;
+    let clause = clauses
+        .iter()
+        .map(|c| {
+            n += 1;
+            let placeholder = if numbered {
+                format!("${n}")
+            } else {
+                "?".to_string()
+            };
+            c.replace("{}", &placeholder)
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    (clause, params)
+}
+
+/// A parameter of a history query (after the tenant).
+pub(crate) enum HistoryParam {
+    Text(String),
+    Int(i64),
+}
+
+/// The page size of a history query.
+pub(crate) fn history_limit(query: &HistoryQuery) -> i64 {
+    if query.limit == 0 {
+        100
+    } else {
+        query.limit.min(10_000) as i64
+    }
+}

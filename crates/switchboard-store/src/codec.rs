@@ -1,0 +1,137 @@
+//! Turning records into rows and back. Bodies are JSON of the core types (the core's `serde` feature); the
+//! format is versioned with the schema, and stored bodies are only ever read by the store.
+
+use switchboard_core::{Command, Event, EventKind, Snapshot, TaskInfo};
+
+use crate::error::StoreError;
+use crate::records::{Batch, CommandRecord};
+
+/// A command row.
+pub(crate) struct CommandRow {
+    pub seq: i64,
+    pub at: i64,
+    pub body: String,
+}
+
+/// An event row.
+pub(crate) struct EventRow {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub body: String,
+}
+
+/// A history row.
+pub(crate) struct HistoryRow {
+    pub task_id: String,
+    pub external_id: Option<String>,
+    pub service: String,
+    pub agent: Option<String>,
+    pub reason: String,
+    pub created: i64,
+    pub terminated: i64,
+    pub body: String,
+}
+
+/// A snapshot row.
+pub(crate) struct SnapshotRow {
+    pub command_seq: i64,
+    pub event_seq: i64,
+    pub body: String,
+}
+
+/// A batch in row form, ready for one transaction.
+pub(crate) struct EncodedBatch {
+    pub tenant: String,
+    pub commands: Vec<CommandRow>,
+    pub events: Vec<EventRow>,
+    pub history: Vec<HistoryRow>,
+    pub snapshot: Option<SnapshotRow>,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|error| StoreError::Corrupt(format!("cannot encode: {error}")))
+}
+
+/// The name of an event kind, for the `kind` column (`TaskOffered`, `AgentStatusChanged`...).
+pub(crate) fn event_kind_name(kind: &EventKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn encode_batch(batch: Batch) -> Result<EncodedBatch, StoreError> {
+    let mut commands = Vec::with_capacity(batch.commands.len());
+    for record in &batch.commands {
+        commands.push(CommandRow {
+            seq: record.seq as i64,
+            at: record.at.as_micros(),
+            body: to_json(&record.command)?,
+        });
+    }
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut history = Vec::new();
+    for event in &batch.events {
+        if let EventKind::TaskTerminated { record, .. } = &event.kind {
+            history.push(HistoryRow {
+                task_id: record.id.to_string(),
+                external_id: record.external_id.clone(),
+                service: record.service.to_string(),
+                agent: record.last_agent.map(|a| a.to_string()),
+                reason: record
+                    .termination_reason
+                    .map(|r| r.name().to_string())
+                    .unwrap_or_default(),
+                created: record.created.as_micros(),
+                terminated: record.terminated.unwrap_or(event.at).as_micros(),
+                body: to_json(record.as_ref())?,
+            });
+        }
+        events.push(EventRow {
+            seq: event.seq as i64,
+            at: event.at.as_micros(),
+            kind: event_kind_name(&event.kind),
+            body: to_json(event)?,
+        });
+    }
+    let snapshot = match &batch.snapshot {
+        Some(record) => Some(SnapshotRow {
+            command_seq: record.command_seq as i64,
+            event_seq: record.snapshot.event_seq as i64,
+            body: to_json(&record.snapshot)?,
+        }),
+        None => None,
+    };
+    Ok(EncodedBatch {
+        tenant: batch.tenant,
+        commands,
+        events,
+        history,
+        snapshot,
+    })
+}
+
+pub(crate) fn decode_command(seq: i64, at: i64, body: &str) -> Result<CommandRecord, StoreError> {
+    let command: Command = serde_json::from_str(body)
+        .map_err(|error| StoreError::Corrupt(format!("command {seq}: {error}")))?;
+    Ok(CommandRecord {
+        seq: seq as u64,
+        at: switchboard_core::Time(at),
+        command,
+    })
+}
+
+pub(crate) fn decode_event(body: &str) -> Result<Event, StoreError> {
+    serde_json::from_str(body).map_err(|error| StoreError::Corrupt(format!("event: {error}")))
+}
+
+pub(crate) fn decode_snapshot(body: &str) -> Result<Snapshot, StoreError> {
+    serde_json::from_str(body).map_err(|error| StoreError::Corrupt(format!("snapshot: {error}")))
+}
+
+pub(crate) fn decode_history(body: &str) -> Result<TaskInfo, StoreError> {
+    serde_json::from_str(body).map_err(|error| StoreError::Corrupt(format!("history: {error}")))
+}

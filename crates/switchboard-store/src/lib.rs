@@ -1,0 +1,263 @@
+//! Durable storage for switchboard, on an embedded SQLite file (the default) or a PostgreSQL server, chosen by
+//! URL. Per tenant it keeps the log of engine commands, the engine's events, the latest engine snapshot and the
+//! history of terminated tasks.
+//!
+//! Recovery restores the latest snapshot and replays the commands logged after it; the engine is deterministic,
+//! so the replay reproduces the state exactly (the stored events are checked against it). Writes go through one
+//! group-commit writer thread: a write is acknowledged only once its transaction is committed (fsync'd on SQLite,
+//! committed on PostgreSQL).
+
+mod backend;
+mod codec;
+mod error;
+mod journal;
+mod postgres;
+mod records;
+mod sqlite;
+mod url;
+mod writer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use switchboard_core::{Event, TaskInfo, Time};
+use tokio::sync::oneshot;
+
+pub use backend::SCHEMA_VERSION;
+pub use error::StoreError;
+pub use journal::{Execution, Journal, JournalOptions};
+pub use records::{Batch, CommandRecord, HistoryQuery, HistoryRecord, Recovered, SnapshotRecord};
+pub use url::{redact, StoreUrl};
+pub use writer::StoreStats;
+
+use backend::Backend;
+use writer::Request;
+
+/// A write that was queued; resolves once it is durable, or with the reason it is not.
+#[must_use = "a write is only durable once its Pending resolves Ok"]
+pub struct Pending {
+    receiver: Option<oneshot::Receiver<Result<(), StoreError>>>,
+}
+
+impl Pending {
+    /// A write that needed nothing stored.
+    pub fn done() -> Pending {
+        Pending { receiver: None }
+    }
+
+    /// Waits until the write is durable.
+    pub async fn wait(self) -> Result<(), StoreError> {
+        match self.receiver {
+            None => Ok(()),
+            Some(receiver) => receiver.await.unwrap_or(Err(StoreError::Closed)),
+        }
+    }
+
+    /// Waits, blocking the thread, until the write is durable. Not for use inside an async runtime.
+    pub fn wait_blocking(self) -> Result<(), StoreError> {
+        match self.receiver {
+            None => Ok(()),
+            Some(receiver) => receiver.blocking_recv().unwrap_or(Err(StoreError::Closed)),
+        }
+    }
+}
+
+/// An open store: a writer thread for durable writes and a connection for reads.
+pub struct Store {
+    url: StoreUrl,
+    requests: Mutex<Option<Sender<Request>>>,
+    reader: Mutex<Box<dyn Backend>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<StoreStats>,
+}
+
+impl Store {
+    /// Opens the store at `url` (`sqlite://PATH` or `postgres://...`), creating or upgrading its schema.
+    /// Fails with a message naming the (redacted) URL when the database cannot be used durably.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        let url = StoreUrl::parse(url)?;
+        let redacted = url.redacted();
+        let (write_backend, read_backend): (Box<dyn Backend>, Box<dyn Backend>) = match &url {
+            StoreUrl::Sqlite(path) => (
+                Box::new(sqlite::Sqlite::open(path, &redacted)?),
+                Box::new(sqlite::Sqlite::open(path, &redacted)?),
+            ),
+            StoreUrl::Postgres(full) => (
+                Box::new(postgres::Postgres::open(full, &redacted)?),
+                Box::new(postgres::Postgres::open(full, &redacted)?),
+            ),
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let stats = Arc::new(StoreStats::default());
+        let writer_stats = stats.clone();
+        let writer = std::thread::Builder::new()
+            .name("switchboard-store-writer".into())
+            .spawn(move || writer::run(write_backend, receiver, writer_stats))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store {
+            url,
+            requests: Mutex::new(Some(sender)),
+            reader: Mutex::new(read_backend),
+            writer: Mutex::new(Some(writer)),
+            stats,
+        })
+    }
+
+    /// Where the store lives.
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    /// Commit counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    fn send(&self, request: Request) -> Result<(), StoreError> {
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        match requests.as_ref() {
+            Some(sender) => sender.send(request).map_err(|_| StoreError::Closed),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    /// Queues a batch; writes of one tenant become durable in the order they were submitted.
+    pub fn submit(&self, batch: Batch) -> Pending {
+        self.submit_with_flag(batch, None)
+    }
+
+    pub(crate) fn submit_with_flag(
+        &self,
+        batch: Batch,
+        failed: Option<Arc<AtomicBool>>,
+    ) -> Pending {
+        let (ack, receiver) = oneshot::channel();
+        let request = Request::Write {
+            batch: Box::new(batch),
+            failed: failed.clone(),
+            ack,
+        };
+        if self.send(request).is_err() {
+            if let Some(flag) = failed {
+                flag.store(true, Ordering::SeqCst);
+            }
+            let (ack, receiver) = oneshot::channel();
+            let _ = ack.send(Err(StoreError::Closed));
+            return Pending {
+                receiver: Some(receiver),
+            };
+        }
+        Pending {
+            receiver: Some(receiver),
+        }
+    }
+
+    pub(crate) fn reset(&self, tenant: &str) -> Result<(), StoreError> {
+        self.send(Request::Reset {
+            tenant: tenant.to_string(),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        f(reader.as_mut())
+    }
+
+    /// The latest snapshot of a tenant and the commands logged after it.
+    pub fn load(&self, tenant: &str) -> Result<Recovered, StoreError> {
+        let raw = self.read(|backend| backend.load(tenant))?;
+        let snapshot = match raw.snapshot {
+            Some((command_seq, body)) => Some(SnapshotRecord {
+                command_seq: command_seq as u64,
+                snapshot: codec::decode_snapshot(&body)?,
+            }),
+            None => None,
+        };
+        let commands = raw
+            .commands
+            .iter()
+            .map(|(seq, at, body)| codec::decode_command(*seq, *at, body))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Recovered {
+            snapshot,
+            commands,
+            last_event_seq: raw.last_event_seq as u64,
+        })
+    }
+
+    /// Every tenant with stored data.
+    pub fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|backend| backend.tenants())
+    }
+
+    /// A tenant's stored events after sequence `after`, in order, at most `limit` (at most 10,000).
+    pub fn events_after(
+        &self,
+        tenant: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let limit = limit.min(10_000) as i64;
+        self.read(|backend| backend.events_after(tenant, after as i64, limit))?
+            .iter()
+            .map(|body| codec::decode_event(body))
+            .collect()
+    }
+
+    /// Terminated tasks of a tenant matching the query, newest first.
+    pub fn history(&self, tenant: &str, query: &HistoryQuery) -> Result<Vec<TaskInfo>, StoreError> {
+        self.read(|backend| backend.history(tenant, query))?
+            .iter()
+            .map(|body| codec::decode_history(body))
+            .collect()
+    }
+
+    /// One terminated task by id or external id.
+    pub fn history_task(
+        &self,
+        tenant: &str,
+        id_or_external: &str,
+    ) -> Result<Option<TaskInfo>, StoreError> {
+        self.read(|backend| backend.history_task(tenant, id_or_external))?
+            .map(|body| codec::decode_history(&body))
+            .transpose()
+    }
+
+    /// Deletes events older than `events_before` and history older than `history_before` (retention).
+    /// Returns how many events and history records were removed.
+    pub fn prune(
+        &self,
+        events_before: Time,
+        history_before: Time,
+    ) -> Result<(u64, u64), StoreError> {
+        let (ack, receiver) = oneshot::channel();
+        self.send(Request::Prune {
+            events_before: events_before.as_micros(),
+            history_before: history_before.as_micros(),
+            ack,
+        })?;
+        receiver.blocking_recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Stops accepting writes, waits until every queued write is committed, and stops the writer thread.
+    pub fn close(&self) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
