@@ -15,7 +15,8 @@ pub enum ConfigError {
     UnknownProfile(crate::types::ProfileId),
     /// The integer id is used by another entity.
     NumberInUse(u64),
-    /// A service's overflow target is itself or unknown.
+    /// A service's overflow target is itself or unknown, or leads back to it through services that all have a
+    /// maximum wait of zero.
     InvalidOverflow(ServiceId),
     /// The entity still holds live work; remove or finish that first.
     StillInUse {
@@ -34,7 +35,10 @@ impl fmt::Display for ConfigError {
             ConfigError::UnknownProfile(id) => write!(f, "profile {} does not exist", id.0),
             ConfigError::NumberInUse(number) => write!(f, "integer id {number} is already in use"),
             ConfigError::InvalidOverflow(id) => {
-                write!(f, "overflow target {id} is unknown or the service itself")
+                write!(
+                    f,
+                    "overflow target {id} is unknown, the service itself, or leads back to it with no wait"
+                )
             }
             ConfigError::StillInUse { what } => write!(f, "still in use: {what}"),
             ConfigError::ZeroLevel => write!(f, "trait levels must be at least 1"),

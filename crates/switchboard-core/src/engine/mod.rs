@@ -373,6 +373,22 @@ impl Engine {
                     .ok_or(ConfigError::InvalidOverflow(target))?,
             ),
         };
+        // A task overflows as soon as its maximum wait is over. Around a loop of services that all wait zero it
+        // would bounce forever within one instant and the next command would never return, so such a loop is
+        // refused. Existing services hold no such loop, so the walk ends within one pass over them.
+        if let (Some(Span::ZERO), Some(first)) = (spec.max_wait, overflow_to) {
+            let mut next = first;
+            for _ in 0..self.services.len() {
+                let service = self.service(next);
+                if service.spec.id == spec.id {
+                    return Err(ConfigError::InvalidOverflow(self.service(first).spec.id));
+                }
+                match (service.spec.max_wait, service.overflow_to) {
+                    (Some(Span::ZERO), Some(after)) => next = after,
+                    _ => break,
+                }
+            }
+        }
         let existing = self.service_index.get(&spec.id).copied();
         let number = match (spec.number, existing) {
             (Some(number), _) => {
