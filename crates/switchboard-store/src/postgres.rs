@@ -17,8 +17,54 @@ use crate::records::HistoryQuery;
 /// Lock key used to serialize schema migrations between processes sharing one database.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348_0001;
 
+/// The write statements, prepared once per connection so a group commit costs one round trip per statement.
+struct Statements {
+    tenant: postgres::Statement,
+    commands: postgres::Statement,
+    events: postgres::Statement,
+    history: postgres::Statement,
+    snapshot: postgres::Statement,
+    trim: postgres::Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {
+        Ok(Statements {
+            tenant: client.prepare(
+                "INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )?,
+            commands: client.prepare(
+                "INSERT INTO commands (tenant, seq, at, body) \
+                 SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[])",
+            )?,
+            events: client.prepare(
+                "INSERT INTO events (tenant, seq, at, kind, body) \
+                 SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::text[])",
+            )?,
+            history: client.prepare(
+                "INSERT INTO task_history \
+                 (tenant, task_id, external_id, service, agent, reason, created, terminated, body) \
+                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                                          $7::int8[], $8::int8[], $9::text[]) \
+                 ON CONFLICT (tenant, task_id) DO UPDATE SET external_id = EXCLUDED.external_id, \
+                   service = EXCLUDED.service, agent = EXCLUDED.agent, reason = EXCLUDED.reason, \
+                   created = EXCLUDED.created, terminated = EXCLUDED.terminated, body = EXCLUDED.body",
+            )?,
+            snapshot: client.prepare(
+                "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
+                   event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
+            )?,
+            trim: client.prepare("DELETE FROM commands WHERE tenant = $1 AND seq <= $2")?,
+        })
+    }
+}
+
 pub(crate) struct Postgres {
     client: Option<Client>,
+    statements: Option<Statements>,
+    /// Tenants known to have their row, so a group commit does not insert it again.
+    known_tenants: std::collections::BTreeSet<String>,
     url: String,
     redacted: String,
     next_attempt: Instant,
@@ -62,6 +108,8 @@ impl Postgres {
         let client = Self::connect(url, redacted)?;
         let mut postgres = Postgres {
             client: Some(client),
+            statements: None,
+            known_tenants: std::collections::BTreeSet::new(),
             url: url.to_string(),
             redacted: redacted.to_string(),
             next_attempt: Instant::now(),
@@ -97,6 +145,7 @@ impl Postgres {
             match Self::connect(&self.url, &self.redacted) {
                 Ok(client) => {
                     self.client = Some(client);
+                    self.statements = None;
                     self.backoff = Duration::from_millis(100);
                 }
                 Err(error) => {
@@ -152,9 +201,16 @@ impl Postgres {
             let url = url.clone();
             move |e| map_error(&url, context, e)
         };
-        let client = self.client()?;
+        self.client()?;
+        if self.statements.is_none() {
+            let client = self.client.as_mut().expect("connected");
+            self.statements = Some(Statements::prepare(client).map_err(err("prepare statements"))?);
+        }
+        let statements = self.statements.as_ref().expect("prepared");
+        let client = self.client.as_mut().expect("connected");
         let mut tx = client.transaction().map_err(err("begin a write"))?;
         let now = unix_micros();
+        let mut new_tenants = Vec::new();
         // Merge consecutive batches of one tenant so each table gets one statement per tenant.
         let mut start = 0;
         while start < batches.len() {
@@ -164,22 +220,18 @@ impl Postgres {
                 end += 1;
             }
             let group = &batches[start..end];
-            tx.execute(
-                "INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                &[tenant, &now],
-            )
-            .map_err(err("record the tenant"))?;
+            if !self.known_tenants.contains(tenant) {
+                tx.execute(&statements.tenant, &[tenant, &now])
+                    .map_err(err("record the tenant"))?;
+                new_tenants.push(tenant.clone());
+            }
             let commands: Vec<_> = group.iter().flat_map(|b| &b.commands).collect();
             if !commands.is_empty() {
                 let seqs: Vec<i64> = commands.iter().map(|r| r.seq).collect();
                 let ats: Vec<i64> = commands.iter().map(|r| r.at).collect();
                 let bodies: Vec<&str> = commands.iter().map(|r| r.body.as_str()).collect();
-                tx.execute(
-                    "INSERT INTO commands (tenant, seq, at, body) \
-                     SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[])",
-                    &[tenant, &seqs, &ats, &bodies],
-                )
-                .map_err(err("log commands"))?;
+                tx.execute(&statements.commands, &[tenant, &seqs, &ats, &bodies])
+                    .map_err(err("log commands"))?;
             }
             let events: Vec<_> = group.iter().flat_map(|b| &b.events).collect();
             if !events.is_empty() {
@@ -187,12 +239,8 @@ impl Postgres {
                 let ats: Vec<i64> = events.iter().map(|r| r.at).collect();
                 let kinds: Vec<&str> = events.iter().map(|r| r.kind.as_str()).collect();
                 let bodies: Vec<&str> = events.iter().map(|r| r.body.as_str()).collect();
-                tx.execute(
-                    "INSERT INTO events (tenant, seq, at, kind, body) \
-                     SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::text[])",
-                    &[tenant, &seqs, &ats, &kinds, &bodies],
-                )
-                .map_err(err("store events"))?;
+                tx.execute(&statements.events, &[tenant, &seqs, &ats, &kinds, &bodies])
+                    .map_err(err("store events"))?;
             }
             let history: Vec<_> = group.iter().flat_map(|b| &b.history).collect();
             if !history.is_empty() {
@@ -213,13 +261,7 @@ impl Postgres {
                 let terminated: Vec<i64> = latest.iter().map(|r| r.terminated).collect();
                 let bodies: Vec<&str> = latest.iter().map(|r| r.body.as_str()).collect();
                 tx.execute(
-                    "INSERT INTO task_history \
-                     (tenant, task_id, external_id, service, agent, reason, created, terminated, body) \
-                     SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                                              $7::int8[], $8::int8[], $9::text[]) \
-                     ON CONFLICT (tenant, task_id) DO UPDATE SET external_id = EXCLUDED.external_id, \
-                       service = EXCLUDED.service, agent = EXCLUDED.agent, reason = EXCLUDED.reason, \
-                       created = EXCLUDED.created, terminated = EXCLUDED.terminated, body = EXCLUDED.body",
+                    &statements.history,
                     &[
                         tenant,
                         &ids,
@@ -236,21 +278,23 @@ impl Postgres {
             }
             if let Some(snapshot) = group.iter().rev().find_map(|b| b.snapshot.as_ref()) {
                 tx.execute(
-                    "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
-                       event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
-                    &[tenant, &snapshot.command_seq, &snapshot.event_seq, &snapshot.body],
+                    &statements.snapshot,
+                    &[
+                        tenant,
+                        &snapshot.command_seq,
+                        &snapshot.event_seq,
+                        &snapshot.body,
+                    ],
                 )
                 .map_err(err("store a snapshot"))?;
-                tx.execute(
-                    "DELETE FROM commands WHERE tenant = $1 AND seq <= $2",
-                    &[tenant, &snapshot.command_seq],
-                )
-                .map_err(err("trim the command log"))?;
+                tx.execute(&statements.trim, &[tenant, &snapshot.command_seq])
+                    .map_err(err("trim the command log"))?;
             }
             start = end;
         }
-        tx.commit().map_err(err("commit"))
+        tx.commit().map_err(err("commit"))?;
+        self.known_tenants.extend(new_tenants);
+        Ok(())
     }
 }
 
