@@ -40,7 +40,7 @@ pub use engine::{
 pub use error::{AgentError, ConfigError, TaskError};
 pub use event::{Event, EventKind};
 pub use spec::{
-    AgentProfile, AgentSpec, EngineConfig, PresenceSettings, ProfileSpec, ServiceSpec, TaskSpec,
-    INITIAL_PRESENCE,
+    AgentIdentity, AgentProfile, AgentSpec, EngineConfig, PresenceSettings, ProfileSpec,
+    ServiceSpec, TaskSpec, INITIAL_PRESENCE,
 };
 pub use types::*;

@@ -119,6 +119,24 @@ pub struct PresenceSettings {
     pub show_away_as_offline: bool,
 }
 
+/// How the outside names an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AgentIdentity {
+    /// `SipUri`, such as `sip:smoky.cc@dev.local`.
+    pub sip_uri: String,
+    /// `Upn`, the user principal name.
+    pub upn: String,
+    /// `Email`.
+    pub email: String,
+    /// `FirstName`.
+    pub first_name: String,
+    /// `LastName`.
+    pub last_name: String,
+    /// Other descriptive fields the dialects show and the engine ignores (name, value), kept in order.
+    pub attributes: Vec<(String, String)>,
+}
+
 /// An agent (user) definition. Upserting an existing id updates its configuration and keeps its live state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -129,6 +147,9 @@ pub struct AgentSpec {
     pub number: Option<u32>,
     /// Display name, for traces and explanations.
     pub display_name: String,
+    /// Identity of the user as the dialects address it: SIP URI, user principal name, e-mail, names. Any of the
+    /// first three (and the id) finds the agent through `Engine::agent_by_identifier`.
+    pub identity: AgentIdentity,
     /// Agent group (xuc supervisors filter by group).
     pub group: u32,
     /// Trait levels held, such as `Language/English` = Native.
@@ -158,6 +179,7 @@ impl AgentSpec {
             id,
             number: None,
             display_name: display_name.into(),
+            identity: AgentIdentity::default(),
             group: 0,
             traits: Vec::new(),
             profiles: Vec::new(),

@@ -211,6 +211,8 @@ pub struct Engine {
     agents: Vec<Option<AgentStateData>>,
     agent_index: FxHashMap<AgentId, AgentIdx>,
     agent_numbers: FxHashMap<u32, AgentIdx>,
+    /// Lower-cased SIP URI, UPN and e-mail of every agent.
+    agent_identifiers: FxHashMap<String, AgentIdx>,
     tasks: Vec<Option<TaskState>>,
     free_tasks: Vec<TaskIdx>,
     task_index: FxHashMap<TaskId, TaskIdx>,
@@ -248,6 +250,7 @@ impl Engine {
             agents: Vec::new(),
             agent_index: FxHashMap::default(),
             agent_numbers: FxHashMap::default(),
+            agent_identifiers: FxHashMap::default(),
             tasks: Vec::new(),
             free_tasks: Vec::new(),
             task_index: FxHashMap::default(),
@@ -619,6 +622,7 @@ impl Engine {
             }
         };
         self.agent_numbers.insert(number, agent_idx);
+        self.index_identifiers(agent_idx);
         let agent_id = self.agent(agent_idx).spec.id;
         self.emit(EventKind::AgentUpserted { agent: agent_id });
         self.recompute_memberships(agent_idx);
@@ -651,6 +655,7 @@ impl Engine {
         let personal: Vec<TaskIdx> = self.agent(agent_idx).personal.values().copied().collect();
         let number = self.agent(agent_idx).number;
         self.agent_numbers.remove(&number);
+        self.agent_identifiers.retain(|_, a| *a != agent_idx);
         self.agent_index.remove(&id);
         self.agent_timers.retain(|(_, a)| *a != agent_idx);
         self.agents[agent_idx as usize] = None;
@@ -721,6 +726,54 @@ impl Engine {
         self.agent_changed(agent_idx);
         self.settle();
         Ok(())
+    }
+
+    /// Re-indexes an agent's SIP URI, UPN and e-mail (lower-cased). Identifiers claimed by another agent stay
+    /// with the agent that had them first.
+    pub(crate) fn index_identifiers(&mut self, agent_idx: AgentIdx) {
+        self.agent_identifiers.retain(|_, a| *a != agent_idx);
+        let identity = &self.agent(agent_idx).spec.identity;
+        let keys: Vec<String> = [&identity.sip_uri, &identity.upn, &identity.email]
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.to_lowercase())
+            .collect();
+        for key in keys {
+            self.agent_identifiers.entry(key).or_insert(agent_idx);
+        }
+    }
+
+    /// Finds an agent by id, SIP URI, UPN or e-mail, case-insensitively (LUCS `{userIdentifier}`).
+    pub fn agent_by_identifier(&self, identifier: &str) -> Option<AgentId> {
+        if let Ok(uuid) = identifier.parse::<uuid::Uuid>() {
+            if self.agent_index.contains_key(&AgentId(uuid)) {
+                return Some(AgentId(uuid));
+            }
+        }
+        let lower = identifier.to_lowercase();
+        let found = self.agent_identifiers.get(&lower).or_else(|| {
+            // SIP URIs are often given without their scheme.
+            self.agent_identifiers.get(&format!("sip:{lower}"))
+        })?;
+        Some(self.agent(*found).spec.id)
+    }
+
+    /// Finds a service by id or SIP URI, case-insensitively (LUCS `{serviceIdentifier}`).
+    pub fn service_by_identifier(&self, identifier: &str) -> Option<ServiceId> {
+        if let Ok(uuid) = identifier.parse::<uuid::Uuid>() {
+            if self.service_index.contains_key(&ServiceId(uuid)) {
+                return Some(ServiceId(uuid));
+            }
+        }
+        let lower = identifier.to_lowercase();
+        self.service_indices()
+            .map(|s| &self.service(s).spec)
+            .find(|spec| {
+                !spec.sip_uri.is_empty()
+                    && (spec.sip_uri.to_lowercase() == lower
+                        || spec.sip_uri.to_lowercase() == format!("sip:{lower}"))
+            })
+            .map(|spec| spec.id)
     }
 
     // ----- agent control -------------------------------------------------------------------------------------

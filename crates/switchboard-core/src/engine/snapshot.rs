@@ -510,6 +510,9 @@ impl Engine {
             engine.tasks.push(Some(state));
         }
         engine.free_tasks = snapshot.free_tasks;
+        for agent_idx in engine.agent_indices().collect::<Vec<_>>() {
+            engine.index_identifiers(agent_idx);
+        }
         // Agents' loads, in their original task order.
         for (agent_idx, task_ids) in agent_tasks {
             for task_id in task_ids {
