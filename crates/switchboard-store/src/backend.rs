@@ -13,7 +13,7 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] =
     &[include_str!("../migrations/postgres/0001_initial.sql")];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A tenant's stored log in row form.
 pub(crate) struct RawRecovered {
@@ -50,7 +50,43 @@ pub(crate) trait Backend: Send {
     ) -> Result<Option<String>, StoreError>;
     /// Deletes events and history older than the given times; returns how many of each.
     fn prune(&mut self, events_before: i64, history_before: i64) -> Result<(u64, u64), StoreError>;
+    /// Stores a new API key.
+    fn create_key(&mut self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Every API key, revoked ones included, oldest first.
+    fn list_keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// The key with this hash, if any.
+    fn find_key(&mut self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Marks a key revoked; false if no unrevoked key has this id or name.
+    fn revoke_key(&mut self, id_or_name: &str, at: i64) -> Result<bool, StoreError>;
 }
+
+/// An API key as stored: only its hash, never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Public id of the key.
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// A name to recognise it by.
+    pub name: String,
+    /// SHA-256 of the key, hex.
+    pub key_hash: String,
+    /// Roles granted.
+    pub roles: Vec<String>,
+    /// Creation time, microseconds since the epoch.
+    pub created_at: i64,
+    /// Expiry, microseconds since the epoch.
+    pub expires_at: Option<i64>,
+    /// Rate limit such as `1000/h`.
+    pub rate_limit: Option<String>,
+    /// Burst limit such as `50/s`.
+    pub burst_limit: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+pub(crate) const KEY_COLUMNS: &str =
+    "id, tenant, name, key_hash, roles, created_at, expires_at, rate_limit, burst_limit, revoked_at";
 
 /// Builds the WHERE clause of a history query with numbered (`$n`) or plain (`?`) placeholders. Returns the
 /// clause and the text parameters in order (integers are passed as text and cast by the caller's SQL).

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use switchboard_core::{Event, TaskInfo, Time};
 use tokio::sync::oneshot;
 
-pub use backend::SCHEMA_VERSION;
+pub use backend::{KeyRecord, SCHEMA_VERSION};
 pub use error::StoreError;
 pub use journal::{Execution, Journal, JournalOptions};
 pub use records::{Batch, CommandRecord, HistoryQuery, HistoryRecord, Recovered, SnapshotRecord};
@@ -242,6 +242,26 @@ impl Store {
             ack,
         })?;
         receiver.blocking_recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Stores a new API key (its hash only).
+    pub fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.read(|backend| backend.create_key(key))
+    }
+
+    /// Every API key, oldest first.
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.read(|backend| backend.list_keys())
+    }
+
+    /// The key with this SHA-256 hash (hex), if any.
+    pub fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.read(|backend| backend.find_key(key_hash))
+    }
+
+    /// Revokes a key by id or name; false if there was no such unrevoked key.
+    pub fn revoke_key(&self, id_or_name: &str, at: Time) -> Result<bool, StoreError> {
+        self.read(|backend| backend.revoke_key(id_or_name, at.as_micros()))
     }
 
     /// Stops accepting writes, waits until every queued write is committed, and stops the writer thread.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use postgres::{Client, NoTls};
 
 use crate::backend::{
-    history_filter, history_limit, Backend, HistoryParam, RawRecovered, POSTGRES_MIGRATIONS,
-    SCHEMA_VERSION,
+    history_filter, history_limit, Backend, HistoryParam, KeyRecord, RawRecovered, KEY_COLUMNS,
+    POSTGRES_MIGRATIONS, SCHEMA_VERSION,
 };
 use crate::codec::EncodedBatch;
 use crate::error::StoreError;
@@ -466,5 +466,89 @@ impl Backend for Postgres {
             .map_err(err("prune history"))?;
         tx.commit().map_err(err("commit pruning"))?;
         Ok((events, history))
+    }
+
+    fn create_key(&mut self, key: &KeyRecord) -> Result<(), StoreError> {
+        let url = self.redacted.clone();
+        let roles = key.roles.join(",");
+        self.client()?
+            .execute(
+                &format!(
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ),
+                &[
+                    &key.id,
+                    &key.tenant,
+                    &key.name,
+                    &key.key_hash,
+                    &roles,
+                    &key.created_at,
+                    &key.expires_at,
+                    &key.rate_limit,
+                    &key.burst_limit,
+                    &key.revoked_at,
+                ],
+            )
+            .map_err(|e| map_error(&url, "store an API key", e))?;
+        Ok(())
+    }
+
+    fn list_keys(&mut self) -> Result<Vec<KeyRecord>, StoreError> {
+        let url = self.redacted.clone();
+        Ok(self
+            .client()?
+            .query(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                &[],
+            )
+            .map_err(|e| map_error(&url, "list API keys", e))?
+            .iter()
+            .map(key_from_row)
+            .collect())
+    }
+
+    fn find_key(&mut self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let url = self.redacted.clone();
+        Ok(self
+            .client()?
+            .query_opt(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"),
+                &[&key_hash],
+            )
+            .map_err(|e| map_error(&url, "find an API key", e))?
+            .as_ref()
+            .map(key_from_row))
+    }
+
+    fn revoke_key(&mut self, id_or_name: &str, at: i64) -> Result<bool, StoreError> {
+        let url = self.redacted.clone();
+        let changed = self
+            .client()?
+            .execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE (id = $1 OR name = $1) AND revoked_at IS NULL",
+                &[&id_or_name, &at],
+            )
+            .map_err(|e| map_error(&url, "revoke an API key", e))?;
+        Ok(changed > 0)
+    }
+}
+
+fn key_from_row(row: &postgres::Row) -> KeyRecord {
+    let roles: String = row.get(4);
+    KeyRecord {
+        id: row.get(0),
+        tenant: row.get(1),
+        name: row.get(2),
+        key_hash: row.get(3),
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at: row.get(5),
+        expires_at: row.get(6),
+        rate_limit: row.get(7),
+        burst_limit: row.get(8),
+        revoked_at: row.get(9),
     }
 }

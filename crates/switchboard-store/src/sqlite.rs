@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 
 use crate::backend::{
-    history_filter, history_limit, Backend, HistoryParam, RawRecovered, SCHEMA_VERSION,
-    SQLITE_MIGRATIONS,
+    history_filter, history_limit, Backend, HistoryParam, KeyRecord, RawRecovered, KEY_COLUMNS,
+    SCHEMA_VERSION, SQLITE_MIGRATIONS,
 };
 use crate::codec::EncodedBatch;
 use crate::error::StoreError;
@@ -368,4 +368,86 @@ impl Backend for Sqlite {
             .map_err(|e| map_error(&url, "commit pruning", e))?;
         Ok((events as u64, history as u64))
     }
+
+    fn create_key(&mut self, key: &KeyRecord) -> Result<(), StoreError> {
+        let url = self.url.clone();
+        self.conn
+            .execute(
+                &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    key.id,
+                    key.tenant,
+                    key.name,
+                    key.key_hash,
+                    key.roles.join(","),
+                    key.created_at,
+                    key.expires_at,
+                    key.rate_limit,
+                    key.burst_limit,
+                    key.revoked_at
+                ],
+            )
+            .map_err(|e| map_error(&url, "store an API key", e))?;
+        Ok(())
+    }
+
+    fn list_keys(&mut self) -> Result<Vec<KeyRecord>, StoreError> {
+        let url = self.url.clone();
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+            ))
+            .map_err(|e| map_error(&url, "prepare", e))?;
+        let rows = stmt
+            .query_map([], key_from_row)
+            .map_err(|e| map_error(&url, "list API keys", e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| map_error(&url, "list API keys", e))
+    }
+
+    fn find_key(&mut self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let url = self.url.clone();
+        match self.conn.query_row(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
+            [key_hash],
+            key_from_row,
+        ) {
+            Ok(key) => Ok(Some(key)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(map_error(&url, "find an API key", e)),
+        }
+    }
+
+    fn revoke_key(&mut self, id_or_name: &str, at: i64) -> Result<bool, StoreError> {
+        let url = self.url.clone();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL",
+                params![id_or_name, at],
+            )
+            .map_err(|e| map_error(&url, "revoke an API key", e))?;
+        Ok(changed > 0)
+    }
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let roles: String = row.get(4)?;
+    Ok(KeyRecord {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        name: row.get(2)?,
+        key_hash: row.get(3)?,
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        rate_limit: row.get(7)?,
+        burst_limit: row.get(8)?,
+        revoked_at: row.get(9)?,
+    })
 }

@@ -387,3 +387,32 @@ fn unusable_databases_fail_clearly() {
         assert!(!error.contains("secret"), "{url}: {error}");
     }
 }
+
+/// API keys are stored by hash, found by hash, listed, and revoked by id or name.
+#[test]
+fn api_keys_are_stored_hashed_and_revocable() {
+    for db in backends() {
+        let store = Store::open(db.url()).expect("open");
+        let key = switchboard_store::KeyRecord {
+            id: "key-1".into(),
+            tenant: "acme".into(),
+            name: "crm".into(),
+            key_hash: "ab".repeat(32),
+            roles: vec!["TasksManage".into(), "UserControl".into()],
+            created_at: 1,
+            expires_at: Some(2_000_000),
+            rate_limit: Some("1000/h".into()),
+            burst_limit: None,
+            revoked_at: None,
+        };
+        store.create_key(&key).expect("create");
+        assert!(store.create_key(&key).is_err(), "{}: duplicate key accepted", db.name());
+        assert_eq!(store.find_key(&"ab".repeat(32)).expect("find"), Some(key.clone()));
+        assert_eq!(store.find_key(&"cd".repeat(32)).expect("find"), None);
+        assert_eq!(store.list_keys().expect("list"), vec![key.clone()]);
+        assert!(store.revoke_key("crm", Time(5)).expect("revoke"));
+        assert!(!store.revoke_key("crm", Time(6)).expect("revoke again"));
+        let revoked = store.find_key(&"ab".repeat(32)).expect("find").expect("still listed");
+        assert_eq!(revoked.revoked_at, Some(5));
+    }
+}
