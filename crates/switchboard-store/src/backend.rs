@@ -5,15 +5,22 @@ use crate::error::StoreError;
 use crate::records::HistoryQuery;
 
 /// Schema migrations for SQLite, in order; the version of each is its position plus one.
-pub(crate) const SQLITE_MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/sqlite/0001_initial.sql")];
+pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_api_keys.sql"),
+];
 
 /// Schema migrations for PostgreSQL, in order.
-pub(crate) const POSTGRES_MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/postgres/0001_initial.sql")];
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_api_keys.sql"),
+];
 
-/// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The newest schema version this build knows: one version per migration.
+pub const SCHEMA_VERSION: i64 = SQLITE_MIGRATIONS.len() as i64;
+
+// Both backends must know the same versions.
+const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len());
 
 /// A tenant's stored log in row form.
 pub(crate) struct RawRecovered {

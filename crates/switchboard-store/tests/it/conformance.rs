@@ -406,13 +406,23 @@ fn api_keys_are_stored_hashed_and_revocable() {
             revoked_at: None,
         };
         store.create_key(&key).expect("create");
-        assert!(store.create_key(&key).is_err(), "{}: duplicate key accepted", db.name());
-        assert_eq!(store.find_key(&"ab".repeat(32)).expect("find"), Some(key.clone()));
+        assert!(
+            store.create_key(&key).is_err(),
+            "{}: duplicate key accepted",
+            db.name()
+        );
+        assert_eq!(
+            store.find_key(&"ab".repeat(32)).expect("find"),
+            Some(key.clone())
+        );
         assert_eq!(store.find_key(&"cd".repeat(32)).expect("find"), None);
         assert_eq!(store.list_keys().expect("list"), vec![key.clone()]);
         assert!(store.revoke_key("crm", Time(5)).expect("revoke"));
         assert!(!store.revoke_key("crm", Time(6)).expect("revoke again"));
-        let revoked = store.find_key(&"ab".repeat(32)).expect("find").expect("still listed");
+        let revoked = store
+            .find_key(&"ab".repeat(32))
+            .expect("find")
+            .expect("still listed");
         assert_eq!(revoked.revoked_at, Some(5));
     }
 }
