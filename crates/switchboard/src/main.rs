@@ -1,58 +1,330 @@
-//! The `switchboard` command line. For now it runs the routing engine on scripts: `demo` shows routing
-//! decisions on a built-in contact center, `run FILE` runs a script of your own. The server comes next.
+//! The `switchboard` command line: `serve` runs the server, `keys` manages API keys, `demo` and `run` show the
+//! routing engine on scripts.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use switchboard_core::Time;
+use switchboard_server::auth::Role;
+use switchboard_server::clock::{Clock, SystemClock};
+use switchboard_server::{AppState, ServerConfig};
+use switchboard_store::{Store, StoreUrl};
 
 const DEMO: &str = include_str!("demo.txt");
 
-const USAGE: &str = "usage:
-  switchboard demo          run the built-in demo contact center and print every routing decision
-  switchboard run FILE      run a routing script (see crates/switchboard-core/src/script.rs for the language)
-  switchboard demo --script print the demo script itself";
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["demo"] => run_script(DEMO),
-        ["demo", "--script"] => {
-            print!("{DEMO}");
-            ExitCode::SUCCESS
-        }
-        ["run", path] => match std::fs::read_to_string(path) {
-            Ok(script) => run_script(&script),
-            Err(error) => {
-                eprintln!("error: could not read script {path}: {error}");
-                ExitCode::FAILURE
-            }
-        },
-        ["help"] | ["--help"] | ["-h"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A contact-center routing engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
 }
 
-fn run_script(script: &str) -> ExitCode {
-    match switchboard_core::script::run(script) {
-        Ok(trace) => {
-            print!("{trace}");
-            ExitCode::SUCCESS
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:4444")]
+        listen: SocketAddr,
+        /// Database: sqlite://PATH (default) or postgres://USER:PASSWORD@HOST/DB.
+        #[arg(
+            long,
+            env = "SWITCHBOARD_DB",
+            default_value = "sqlite://switchboard.db"
+        )]
+        db: String,
+        /// Make sure an admin key with this value exists (for automation).
+        #[arg(long, env = "SWITCHBOARD_ADMIN_KEY", hide_env_values = true)]
+        admin_key: Option<String>,
+        /// Log format.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Manage API keys.
+    Keys {
+        /// Database: sqlite://PATH (default) or postgres://...
+        #[arg(
+            long,
+            env = "SWITCHBOARD_DB",
+            default_value = "sqlite://switchboard.db",
+            global = true
+        )]
+        db: String,
+        #[command(subcommand)]
+        command: KeyCommands,
+    },
+    /// Run the built-in demo contact center on the routing engine and print every decision.
+    Demo {
+        /// Print the demo script instead of running it.
+        #[arg(long)]
+        script: bool,
+    },
+    /// Run a routing script (the language is described in crates/switchboard-core/src/script.rs).
+    Run {
+        /// The script file.
+        file: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommands {
+    /// Create a key and print it on stdout alone (it is shown only once).
+    Create {
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated roles, or `admin` for all of them.
+        #[arg(long)]
+        roles: String,
+        /// The tenant the key belongs to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Expiry date (YYYY-MM-DD, UTC midnight).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Rate limit, such as 1000/h.
+        #[arg(long)]
+        rate: Option<String>,
+        /// Burst limit, such as 50/s.
+        #[arg(long)]
+        burst: Option<String>,
+    },
+    /// List keys (never the secrets).
+    List,
+    /// Revoke a key by id or name.
+    Revoke {
+        /// The key's id or name.
+        key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Commands::Demo { script: true } => {
+            print!("{DEMO}");
+            Ok(())
         }
+        Commands::Demo { script: false } => run_script(DEMO),
+        Commands::Run { file } => std::fs::read_to_string(&file)
+            .with_context(|| format!("could not read script {file}"))
+            .and_then(|script| run_script(&script)),
+        Commands::Keys { db, command } => keys(&db, command),
+        Commands::Serve {
+            listen,
+            db,
+            admin_key,
+            log_format,
+        } => serve(listen, &db, admin_key, log_format),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
+fn run_script(script: &str) -> anyhow::Result<()> {
+    match switchboard_core::script::run(script) {
+        Ok(trace) => {
+            print!("{trace}");
+            Ok(())
+        }
+        Err(error) => bail!("{error}"),
+    }
+}
+
+fn open_store(db: &str) -> anyhow::Result<Store> {
+    let shown = StoreUrl::parse(db)
+        .map(|url| url.redacted())
+        .unwrap_or_else(|_| switchboard_store::redact(db));
+    Store::open(db).with_context(|| format!("could not open the database {shown}"))
+}
+
+/// Midnight UTC of a `YYYY-MM-DD` date.
+fn parse_date(text: &str) -> anyhow::Result<Time> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [year, month, day] = parts[..] else {
+        bail!("'{text}' is not a date (YYYY-MM-DD)");
+    };
+    let (year, month, day): (i64, i64, i64) = (
+        year.parse().context("bad year")?,
+        month.parse().context("bad month")?,
+        day.parse().context("bad day")?,
+    );
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        bail!("'{text}' is not a date (YYYY-MM-DD)");
+    }
+    // Days from civil (Howard Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(Time::from_secs(days * 86_400))
+}
+
+fn parse_limit(text: &str) -> anyhow::Result<String> {
+    let (count, unit) = text
+        .split_once('/')
+        .with_context(|| format!("'{text}' is not a limit such as 1000/h or 50/s"))?;
+    count
+        .parse::<u32>()
+        .with_context(|| format!("'{text}' is not a limit such as 1000/h or 50/s"))?;
+    if !["s", "m", "h", "d"].contains(&unit) {
+        bail!("'{text}': the period must be s, m, h or d");
+    }
+    Ok(text.to_string())
+}
+
+fn keys(db: &str, command: KeyCommands) -> anyhow::Result<()> {
+    let store = open_store(db)?;
+    let now = SystemClock.now();
+    match command {
+        KeyCommands::Create {
+            name,
+            roles,
+            tenant,
+            expires,
+            rate,
+            burst,
+        } => {
+            let roles = Role::parse_list(&roles).map_err(anyhow::Error::msg)?;
+            let expires = expires.as_deref().map(parse_date).transpose()?;
+            if expires.is_some_and(|at| at <= now) {
+                bail!("the expiry date is in the past");
+            }
+            let rate = rate.as_deref().map(parse_limit).transpose()?;
+            let burst = burst.as_deref().map(parse_limit).transpose()?;
+            let new = switchboard_server::NewKey {
+                tenant,
+                name,
+                roles,
+                expires_at: expires,
+                rate_limit: rate,
+                burst_limit: burst,
+            };
+            let created = switchboard_server::create_key(&store, &new, now)
+                .context("could not store the key")?;
+            println!("{}", created.key);
+        }
+        KeyCommands::List => {
+            println!(
+                "{:<38} {:<12} {:<20} {:<9} ROLES",
+                "ID", "TENANT", "NAME", "STATE"
+            );
+            for key in store.list_keys()? {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if key.expires_at.is_some_and(|at| at <= now.as_micros()) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<38} {:<12} {:<20} {:<9} {}",
+                    key.id,
+                    key.tenant,
+                    key.name,
+                    state,
+                    key.roles.join(",")
+                );
+            }
+        }
+        KeyCommands::Revoke { key } => {
+            if !store.revoke_key(&key, now)? {
+                bail!("no active key with id or name '{key}'");
+            }
+            println!("revoked {key}");
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+fn serve(
+    listen: SocketAddr,
+    db: &str,
+    admin_key: Option<String>,
+    log_format: LogFormat,
+) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
+    let shown = StoreUrl::parse(db)?.redacted();
+    let store = Arc::new(open_store(db)?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (state, created) =
+        AppState::open(store, clock, ServerConfig::default(), admin_key.as_deref())
+            .with_context(|| format!("could not recover the state from {shown}"))?;
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("could not listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        if let Some(created) = created {
+            println!("\nFirst start: created the admin API key (shown only this once; it is stored hashed):\n");
+            println!("    {}\n", created.key);
+            println!("Use it in the api_key header, for example:");
+            println!("    curl -H 'api_key: {}' http://{address}/v1.0/services\n", created.key);
+            println!("More keys: switchboard keys create --name crm --roles TasksManage,UserControl\n");
+        }
+        println!("switchboard listening on http://{address} (database {shown})");
+        switchboard_server::serve(listener, state, shutdown_signal())
+            .await
+            .context("server error")
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests and writing snapshots");
+}
+
 #[cfg(test)]
 mod tests {
-    use super::DEMO;
+    use super::*;
 
     /// The demo must keep showing what its comments promise.
     #[test]
@@ -69,5 +341,20 @@ mod tests {
         assert!(trace.contains("task invoice-fr offered to carol"));
         assert!(trace.contains("work-conserving: yes"));
         assert!(!trace.contains("error:"), "{trace}");
+    }
+
+    #[test]
+    fn dates_and_limits_parse() {
+        assert_eq!(parse_date("1970-01-02").unwrap(), Time::from_secs(86_400));
+        assert_eq!(
+            parse_date("2026-11-24").unwrap(),
+            Time::from_secs(1_795_478_400)
+        );
+        assert!(parse_date("2026-13-01").is_err());
+        assert!(parse_date("tomorrow").is_err());
+        assert!(parse_limit("1000/h").is_ok());
+        assert!(parse_limit("50/s").is_ok());
+        assert!(parse_limit("50/y").is_err());
+        assert!(parse_limit("many/s").is_err());
     }
 }

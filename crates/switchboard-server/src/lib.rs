@@ -1,0 +1,454 @@
+//! The switchboard server: the LUCS-compatible REST API over the routing engine and its durable store.
+//!
+//! `AppState::open` recovers every tenant from the store; `app(state)` is the router; `serve(listener, state,
+//! shutdown)` runs it until `shutdown` resolves, then drains and snapshots. The caller binds the listener, so
+//! tests use port 0.
+//!
+//! Engine state: one `Journal` per tenant behind a `std::sync::Mutex`. A request locks it only to apply one
+//! command and queue the write (microseconds, never across an `.await`), then waits for durability outside the
+//! lock. Commands of a tenant therefore reach the store in the order they were applied.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+mod lucs;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use switchboard_core::{Command, Engine, Event, Outcome, Time};
+use switchboard_store::{Journal, JournalOptions, KeyRecord, Store, StoreError};
+use tokio::sync::{watch, Notify};
+
+use crate::auth::{generate_key, hash_key, KeyCache, Role};
+use crate::clock::Clock;
+use crate::error::ApiError;
+
+pub use lucs::dto;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The tenant of the admin key created on first start.
+    pub default_tenant: String,
+    /// Engine settings for new tenants, and the snapshot cadence.
+    pub journal: JournalOptions,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            default_tenant: "default".to_string(),
+            journal: JournalOptions::default(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// One tenant: its journal and the wake-up for its timer loop.
+pub struct TenantHandle {
+    name: String,
+    journal: Mutex<Journal>,
+    wake: Notify,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+    tenants: RwLock<HashMap<String, Arc<TenantHandle>>>,
+    keys: KeyCache,
+    ready: AtomicBool,
+    shutdown: watch::Sender<bool>,
+    timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    timers_started: AtomicBool,
+}
+
+/// Everything a request needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// What the first start prints: the admin key, shown once.
+pub struct CreatedKey {
+    /// The stored record.
+    pub record: KeyRecord,
+    /// The secret itself; only its hash is stored.
+    pub key: String,
+}
+
+/// What a new key grants.
+#[derive(Clone, Debug)]
+pub struct NewKey {
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// A name to recognise it by.
+    pub name: String,
+    /// Roles granted.
+    pub roles: Vec<Role>,
+    /// When it stops working.
+    pub expires_at: Option<Time>,
+    /// Rate limit such as `1000/h`.
+    pub rate_limit: Option<String>,
+    /// Burst limit such as `50/s`.
+    pub burst_limit: Option<String>,
+}
+
+/// Creates and stores a key; returns the secret (shown once).
+pub fn create_key(store: &Store, new: &NewKey, now: Time) -> Result<CreatedKey, StoreError> {
+    let key = generate_key();
+    let record = KeyRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: new.tenant.clone(),
+        name: new.name.clone(),
+        key_hash: hash_key(&key),
+        roles: new.roles.iter().map(|r| r.name().to_string()).collect(),
+        created_at: now.as_micros(),
+        expires_at: new.expires_at.map(Time::as_micros),
+        rate_limit: new.rate_limit.clone(),
+        burst_limit: new.burst_limit.clone(),
+        revoked_at: None,
+    };
+    store.create_key(&record)?;
+    Ok(CreatedKey { record, key })
+}
+
+impl AppState {
+    /// Opens the server state over an open store (blocking: call it outside the async runtime or in
+    /// `spawn_blocking`): recovers every stored tenant (engine from snapshot and log,
+    /// then `RecoverSessions`), and makes sure an admin key exists: `admin_key` if given, else a new one on an
+    /// empty store, returned so the caller can show it once.
+    pub fn open(
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+        admin_key: Option<&str>,
+    ) -> Result<(AppState, Option<CreatedKey>), StoreError> {
+        let (shutdown, _) = watch::channel(false);
+        let state = AppState {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                tenants: RwLock::new(HashMap::new()),
+                keys: KeyCache::default(),
+                ready: AtomicBool::new(false),
+                shutdown,
+                timers: Mutex::new(Vec::new()),
+                timers_started: AtomicBool::new(false),
+            }),
+        };
+        let mut tenants = state.store().tenants()?;
+        let default_tenant = state.inner.config.default_tenant.clone();
+        if !tenants.contains(&default_tenant) {
+            tenants.push(default_tenant.clone());
+        }
+        for tenant in tenants {
+            state.open_tenant(&tenant)?;
+        }
+        let now = state.now();
+        let mut created = None;
+        match admin_key {
+            Some(key) => {
+                if state.store().find_key(&hash_key(key))?.is_none() {
+                    let record = KeyRecord {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        tenant: default_tenant.clone(),
+                        name: "admin (SWITCHBOARD_ADMIN_KEY)".to_string(),
+                        key_hash: hash_key(key),
+                        roles: Role::ALL.iter().map(|r| r.name().to_string()).collect(),
+                        created_at: now.as_micros(),
+                        expires_at: None,
+                        rate_limit: None,
+                        burst_limit: None,
+                        revoked_at: None,
+                    };
+                    state.store().create_key(&record)?;
+                }
+            }
+            None => {
+                if state.store().list_keys()?.is_empty() {
+                    created = Some(create_key(
+                        state.store(),
+                        &NewKey {
+                            tenant: default_tenant.clone(),
+                            name: "admin".to_string(),
+                            roles: Role::ALL.to_vec(),
+                            expires_at: None,
+                            rate_limit: None,
+                            burst_limit: None,
+                        },
+                        now,
+                    )?);
+                }
+            }
+        }
+        state.inner.ready.store(true, Ordering::SeqCst);
+        Ok((state, created))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Now, by the server's clock.
+    pub fn now(&self) -> Time {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn keys(&self) -> &KeyCache {
+        &self.inner.keys
+    }
+
+    pub(crate) fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// True once recovery is done and until shutdown starts.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    fn open_tenant(&self, name: &str) -> Result<Arc<TenantHandle>, StoreError> {
+        if let Some(handle) = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(handle.clone());
+        }
+        let mut tenants = self
+            .inner
+            .tenants
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = tenants.get(name) {
+            return Ok(handle.clone());
+        }
+        let mut journal = Journal::open(self.store(), name, self.inner.config.journal.clone())?;
+        // Sessions did not survive the restart: CTI agents are logged out, ringing offers go back to the queue.
+        let execution = journal.execute(self.store(), self.now(), Command::RecoverSessions)?;
+        execution.durable.wait_blocking()?;
+        let handle = Arc::new(TenantHandle {
+            name: name.to_string(),
+            journal: Mutex::new(journal),
+            wake: Notify::new(),
+        });
+        tenants.insert(name.to_string(), handle.clone());
+        Ok(handle)
+    }
+
+    /// The tenant's handle, opening (recovering) it on first use, for example when a key was created for a new
+    /// tenant by `switchboard keys create` while the server runs.
+    pub async fn tenant(&self, name: &str) -> Result<Arc<TenantHandle>, ApiError> {
+        if let Some(handle) = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(handle.clone());
+        }
+        let state = self.clone();
+        let owned = name.to_string();
+        let handle = tokio::task::spawn_blocking(move || state.open_tenant(&owned))
+            .await
+            .map_err(|_| ApiError::unavailable(&StoreError::Closed))??;
+        if self.inner.timers_started.load(Ordering::SeqCst) {
+            let shutdown = self.inner.shutdown.subscribe();
+            let timer = tokio::spawn(timer_loop(self.clone(), handle.clone(), shutdown));
+            self.inner
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(timer);
+        }
+        Ok(handle)
+    }
+
+    /// Reads the tenant's engine under its lock.
+    pub fn read<T>(&self, tenant: &TenantHandle, f: impl FnOnce(&Engine) -> T) -> T {
+        let journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
+        f(journal.engine())
+    }
+
+    /// Applies a command to a tenant and waits until it is durable. The engine's refusal is returned as the
+    /// inner error; a storage failure as the outer one (503: nothing was acknowledged).
+    pub async fn execute(
+        &self,
+        tenant: &TenantHandle,
+        command: Command,
+    ) -> Result<(Result<Outcome, ApiError>, Vec<Event>), ApiError> {
+        let execution = {
+            let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
+            journal.execute(self.store(), self.now(), command)?
+        };
+        tenant.wake.notify_one();
+        execution.durable.wait().await?;
+        Ok((execution.result.map_err(ApiError::from), execution.events))
+    }
+
+    /// Applies a command; engine refusals and storage failures alike become the error.
+    pub async fn command(
+        &self,
+        tenant: &TenantHandle,
+        command: Command,
+    ) -> Result<Outcome, ApiError> {
+        self.execute(tenant, command).await?.0
+    }
+
+    /// Fires due timers of every tenant now (what the timer loops do by themselves; tests with a manual clock
+    /// call it after moving the clock).
+    pub async fn tick(&self) -> Result<(), ApiError> {
+        let tenants: Vec<Arc<TenantHandle>> = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for tenant in tenants {
+            let _ = self.execute(&tenant, Command::Advance).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts one timer loop per tenant: each sleeps until its engine's next deadline (or a command changed it)
+    /// and then advances the engine.
+    pub fn start_timers(&self) {
+        let tenants: Vec<Arc<TenantHandle>> = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        self.inner.timers_started.store(true, Ordering::SeqCst);
+        let mut timers = self.inner.timers.lock().unwrap_or_else(|e| e.into_inner());
+        for tenant in tenants {
+            let state = self.clone();
+            let shutdown = self.inner.shutdown.subscribe();
+            timers.push(tokio::spawn(timer_loop(state, tenant, shutdown)));
+        }
+    }
+
+    /// Stops the timer loops, writes a snapshot of every tenant so the next start replays nothing, and closes
+    /// the store after every queued write is committed.
+    pub async fn shutdown(&self) {
+        self.inner.ready.store(false, Ordering::SeqCst);
+        let _ = self.inner.shutdown.send(true);
+        let timers =
+            std::mem::take(&mut *self.inner.timers.lock().unwrap_or_else(|e| e.into_inner()));
+        for timer in timers {
+            let _ = timer.await;
+        }
+        let tenants: Vec<Arc<TenantHandle>> = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for tenant in tenants {
+            let pending = {
+                let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
+                journal.snapshot(self.store())
+            };
+            if let Err(error) = pending.wait().await {
+                tracing::error!(tenant = %tenant.name, error = %error, "could not write the shutdown snapshot");
+            }
+        }
+        let store = self.inner.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+async fn timer_loop(
+    state: AppState,
+    tenant: Arc<TenantHandle>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let deadline = state.read(&tenant, |engine| engine.next_deadline());
+        let now = state.now();
+        let wait = match deadline {
+            Some(at) if at <= now => Duration::ZERO,
+            Some(at) => Duration::from_micros((at.as_micros() - now.as_micros()) as u64),
+            None => Duration::from_secs(3600),
+        };
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = tenant.wake.notified() => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
+        if let Err(error) = state.execute(&tenant, Command::Advance).await {
+            tracing::warn!(tenant = %tenant.name, code = error.code, "timer advance failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// The router: health endpoints and the LUCS API.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(lucs::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.is_ready() {
+        "ready".into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "starting or stopping",
+        )
+            .into_response()
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests, and shuts the state down
+/// (timers, snapshots, store).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.start_timers();
+    let router = app(state.clone());
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    state.shutdown().await;
+    result
+}

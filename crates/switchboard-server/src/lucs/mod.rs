@@ -1,0 +1,1024 @@
+//! The LUCS dialect (seed 002): `/v1.0` and `/v2.0` endpoints for tasks, users and services. v1.0 lists are bare
+//! arrays; v2.0 lists are pages (`?page=N&pageSize=M`, PROTOCOLS.md).
+
+pub mod dto;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_core::{
+    AgentId, AgentIdentity, AgentProfile, AgentSpec, Command, Direction, Engine, Outcome, Presence,
+    ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span, TaskId, TaskKind, TaskSpec, TaskStatus,
+    TerminationReason, TraitRequirement,
+};
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::AppState;
+use dto::*;
+
+/// Which API version the path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// `/v1.0`: lists are bare arrays.
+    V1,
+    /// `/v2.0`: lists are pages.
+    V2,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ApiVersion, ApiError> {
+        if parts.uri.path().starts_with("/v2.0/") {
+            Ok(ApiVersion::V2)
+        } else {
+            Ok(ApiVersion::V1)
+        }
+    }
+}
+
+/// A JSON body whose errors are answered in the LUCS error shape.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body<T>, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::bad_request(format!(
+                "The body does not match the expected fields: {}",
+                error.body_text()
+            ))),
+            Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::bad_request(format!(
+                "The body is not valid JSON: {}",
+                error.body_text()
+            ))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                "Send the body as JSON with 'Content-Type: application/json'.",
+            )),
+            Err(JsonRejection::BytesRejection(error)) => Err(ApiError::new(
+                error.status(),
+                "BodyTooLarge",
+                format!("The body could not be read: {}", error.body_text()),
+            )),
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
+    }
+}
+
+/// An optional JSON body: empty means `None`; anything else must parse.
+fn optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|error| {
+        ApiError::bad_request(format!("The body is not valid JSON for this call: {error}"))
+    })
+}
+
+/// `?page=N&pageSize=M` of v2.0 lists: 1-based, default size 100, at most 1000.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Paging {
+    page: Option<usize>,
+    page_size: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Page<T> {
+    items: Vec<T>,
+    page: usize,
+    page_size: usize,
+    total_count: usize,
+}
+
+fn list_response<T: Serialize>(
+    version: ApiVersion,
+    paging: &Paging,
+    items: Vec<T>,
+) -> Result<Response, ApiError> {
+    match version {
+        ApiVersion::V1 => Ok(Json(items).into_response()),
+        ApiVersion::V2 => {
+            let page = paging.page.unwrap_or(1);
+            let page_size = paging.page_size.unwrap_or(100);
+            if page == 0 {
+                return Err(ApiError::invalid("page starts at 1"));
+            }
+            if page_size == 0 || page_size > 1000 {
+                return Err(ApiError::invalid("pageSize must be between 1 and 1000"));
+            }
+            let total_count = items.len();
+            let items: Vec<T> = items
+                .into_iter()
+                .skip((page - 1) * page_size)
+                .take(page_size)
+                .collect();
+            Ok(Json(Page {
+                items,
+                page,
+                page_size,
+                total_count,
+            })
+            .into_response())
+        }
+    }
+}
+
+/// The routes of both versions.
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for version in ["v1.0", "v2.0"] {
+        router = router
+            .route(&format!("/{version}/tasks"), post(create_task))
+            .route(&format!("/{version}/tasks/{{task}}"), get(get_task))
+            .route(
+                &format!("/{version}/tasks/{{task}}/refresh"),
+                post(refresh_task),
+            )
+            .route(
+                &format!("/{version}/tasks/{{task}}/setestablished"),
+                post(set_established),
+            )
+            .route(
+                &format!("/{version}/tasks/{{task}}/terminate"),
+                post(terminate_task),
+            )
+            .route(&format!("/{version}/tasks/{{task}}/hold"), post(hold_task))
+            .route(
+                &format!("/{version}/tasks/{{task}}/resume"),
+                post(resume_task),
+            )
+            .route(
+                &format!("/{version}/services"),
+                // switchboard extension on v2.0: services are configured in the vendor's tools, here over the API.
+                if version == "v2.0" {
+                    get(list_services).post(upsert_service)
+                } else {
+                    get(list_services)
+                },
+            )
+            .route(&format!("/{version}/services/count"), get(count_services))
+            .route(
+                &format!("/{version}/services/{{service}}"),
+                get(get_service),
+            )
+            .route(
+                &format!("/{version}/services/{{service}}/tasks"),
+                get(service_tasks),
+            )
+            .route(
+                &format!("/{version}/services/{{service}}/longestwaitingtask"),
+                get(longest_waiting_task),
+            )
+            .route(
+                &format!("/{version}/services/{{service}}/users"),
+                get(service_users),
+            )
+            .route(
+                &format!("/{version}/users"),
+                get(list_users).post(create_user),
+            )
+            .route(&format!("/{version}/users/{{user}}"), get(get_user))
+            .route(&format!("/{version}/users/{{user}}/tasks"), get(user_tasks))
+            .route(
+                &format!("/{version}/users/{{user}}/block"),
+                post(block_user),
+            )
+            .route(
+                &format!("/{version}/users/{{user}}/unblock"),
+                post(unblock_user),
+            )
+            .route(
+                &format!("/{version}/users/{{user}}/setpresence"),
+                post(set_presence),
+            );
+    }
+    router
+}
+
+// ----- identifiers -------------------------------------------------------------------------------------------
+
+fn find_service(engine: &Engine, identifier: &str) -> Result<ServiceId, ApiError> {
+    engine.service_by_identifier(identifier).ok_or_else(|| {
+        ApiError::not_found("ServiceNotFound", format!("No service '{identifier}'."))
+    })
+}
+
+fn find_user(engine: &Engine, identifier: &str) -> Result<AgentId, ApiError> {
+    engine
+        .agent_by_identifier(identifier)
+        .ok_or_else(|| ApiError::not_found("UserNotFound", format!("No user '{identifier}'.")))
+}
+
+fn find_live_task(engine: &Engine, identifier: &str) -> Option<TaskId> {
+    if let Ok(uuid) = identifier.parse::<uuid::Uuid>() {
+        if engine.task_info(TaskId(uuid)).is_some() {
+            return Some(TaskId(uuid));
+        }
+    }
+    engine.task_by_external_id(identifier)
+}
+
+fn task_not_found(identifier: &str) -> ApiError {
+    ApiError::not_found("TaskNotFound", format!("No task '{identifier}'."))
+}
+
+// ----- tasks ---------------------------------------------------------------------------------------------------
+
+async fn create_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<CreateTaskDto>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let service_ref = body
+        .service
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("'Service' is required: a service id or SIP URI."))?;
+    let priority = match &body.priority {
+        Some(value) => parse_priority(value).map_err(ApiError::invalid)?,
+        None => Default::default(),
+    };
+    let rona_timeout = match body.rona_timeout_in_seconds {
+        Some(seconds) if !(1..=86_400).contains(&seconds) => {
+            return Err(ApiError::invalid(
+                "DistributeToAgentRONATimeoutInSeconds must be between 1 and 86400",
+            ))
+        }
+        Some(seconds) => Some(Span::from_secs(seconds)),
+        None => None,
+    };
+    let kind = match body.task_type.as_deref() {
+        None | Some("ExternalNonBlocking") | Some("External") => TaskKind::External,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Type '{other}' cannot be created here; use ExternalNonBlocking"
+            )))
+        }
+    };
+    if body
+        .external_task_id
+        .as_deref()
+        .is_some_and(|e| e.len() > 256)
+    {
+        return Err(ApiError::invalid(
+            "ExternalTaskId is longer than 256 characters",
+        ));
+    }
+    let spec = state.read(&tenant, |engine| -> Result<TaskSpec, ApiError> {
+        let service = find_service(engine, service_ref)?;
+        let mut spec = TaskSpec::new(TaskId(uuid::Uuid::new_v4()), service);
+        spec.kind = kind;
+        spec.direction = Direction::Inbound;
+        spec.external_id = body.external_task_id.clone().filter(|e| !e.is_empty());
+        spec.customer = body.caller.clone().unwrap_or_default();
+        spec.priority = priority;
+        for agent in &body.preferred_agents {
+            spec.preferred_agents.push(find_user(engine, agent)?);
+        }
+        spec.preferred_only = body.consider_preferred_agents_only;
+        spec.required_capabilities = body.required.unwrap_or_default().to_capabilities();
+        spec.distribute = body.distribute_to_agent.unwrap_or(true);
+        spec.rona_timeout = rona_timeout;
+        spec.context = body
+            .context_parameters
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        Ok(spec)
+    })?;
+    if spec.preferred_only && spec.preferred_agents.is_empty() {
+        return Err(ApiError::invalid(
+            "ConsiderPreferredAgentsOnly needs at least one entry in PreferredAgents",
+        ));
+    }
+    let id = spec.id;
+    state.command(&tenant, Command::CreateTask(spec)).await?;
+    Ok(Json(id.to_string()).into_response())
+}
+
+async fn get_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let live = state.read(&tenant, |engine| find_live_task(engine, &identifier));
+    if let Some(task) = live {
+        // Reading a task is what keeps it from being abandoned (seed 002's polling timeout).
+        let polling = state.read(&tenant, |engine| {
+            engine.config().max_polling_timeout.is_some()
+        });
+        if polling {
+            state.command(&tenant, Command::Poll(task)).await?;
+        }
+        let now = state.now();
+        let dto = state.read(&tenant, |engine| {
+            engine
+                .task_info(task)
+                .map(|info| TaskDto::from_task(engine, &info, now, true))
+        });
+        if let Some(dto) = dto {
+            return Ok(Json(dto).into_response());
+        }
+    }
+    let store_state = state.clone();
+    let tenant_name = caller.tenant.clone();
+    let wanted = identifier.clone();
+    let finished = tokio::task::spawn_blocking(move || {
+        store_state.store().history_task(&tenant_name, &wanted)
+    })
+    .await
+    .map_err(|_| task_not_found(&identifier))??;
+    match finished {
+        Some(info) => {
+            let now = state.now();
+            let dto = state.read(&tenant, |engine| {
+                TaskDto::from_task(engine, &info, now, true)
+            });
+            Ok(Json(dto).into_response())
+        }
+        None => Err(task_not_found(&identifier)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RefreshQuery {
+    set_agent_on_rona: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RefreshBody {
+    set_agent_on_rona: Option<bool>,
+}
+
+async fn live_task(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    identifier: &str,
+) -> Result<TaskId, ApiError> {
+    state
+        .read(tenant, |engine| find_live_task(engine, identifier))
+        .ok_or_else(|| task_not_found(identifier))
+}
+
+async fn refresh_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Query(query): Query<RefreshQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Option<RefreshBody> = optional_json(&body)?;
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let task = live_task(&state, &tenant, &identifier).await?;
+    let set_agent_on_rona = query
+        .set_agent_on_rona
+        .or(body.and_then(|b| b.set_agent_on_rona))
+        .unwrap_or(false);
+    state
+        .command(
+            &tenant,
+            Command::Refresh {
+                task,
+                set_agent_on_rona,
+            },
+        )
+        .await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+async fn set_established(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let task = live_task(&state, &tenant, &identifier).await?;
+    state
+        .command(&tenant, Command::Establish { task, agent: None })
+        .await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+async fn terminate_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let task = live_task(&state, &tenant, &identifier).await?;
+    let handled = state.read(&tenant, |engine| {
+        engine
+            .task_info(task)
+            .is_some_and(|t| matches!(t.status, TaskStatus::Established | TaskStatus::OnHold))
+    });
+    let reason = if handled {
+        TerminationReason::Completed
+    } else {
+        TerminationReason::Cancelled
+    };
+    state
+        .command(&tenant, Command::Terminate { task, reason })
+        .await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+async fn hold_or_resume(
+    state: AppState,
+    caller: Caller,
+    identifier: String,
+    hold: bool,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let task = live_task(&state, &tenant, &identifier).await?;
+    let command = if hold {
+        Command::Hold(task)
+    } else {
+        Command::Resume(task)
+    };
+    state.command(&tenant, command).await?;
+    let status = state.read(&tenant, |engine| engine.task_info(task).map(|t| t.status));
+    Ok(Json(TaskStatusDto {
+        id: task.to_string(),
+        state: status
+            .map(task_state_name)
+            .unwrap_or("Terminated")
+            .to_string(),
+    })
+    .into_response())
+}
+
+async fn hold_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    hold_or_resume(state, caller, identifier, true).await
+}
+
+async fn resume_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    hold_or_resume(state, caller, identifier, false).await
+}
+
+async fn service_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    Path(identifier): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let now = state.now();
+    let items = state.read(&tenant, |engine| -> Result<Vec<TaskDto>, ApiError> {
+        let service = find_service(engine, &identifier)?;
+        Ok(engine
+            .service_tasks(service)
+            .into_iter()
+            .filter_map(|task| engine.task_info(task))
+            .map(|info| TaskDto::from_task(engine, &info, now, true))
+            .collect())
+    })?;
+    list_response(version, &paging, items)
+}
+
+async fn longest_waiting_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let now = state.now();
+    let dto = state.read(&tenant, |engine| -> Result<Option<TaskDto>, ApiError> {
+        let service = find_service(engine, &identifier)?;
+        Ok(engine
+            .longest_waiting(service)
+            .and_then(|task| engine.task_info(task))
+            .map(|info| TaskDto::from_task(engine, &info, now, true)))
+    })?;
+    match dto {
+        Some(dto) => Ok(Json(dto).into_response()),
+        None => Err(ApiError::not_found(
+            "TaskNotFound",
+            format!("No task is waiting in service '{identifier}'."),
+        )),
+    }
+}
+
+async fn user_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    Path(identifier): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let now = state.now();
+    let items = state.read(&tenant, |engine| -> Result<Vec<TaskDto>, ApiError> {
+        let agent = find_user(engine, &identifier)?;
+        let info = engine
+            .agent_info(agent)
+            .ok_or_else(|| task_not_found(&identifier))?;
+        Ok(info
+            .tasks
+            .iter()
+            .filter_map(|task| engine.task_info(*task))
+            .map(|task| TaskDto::from_task(engine, &task, now, true))
+            .collect())
+    })?;
+    list_response(version, &paging, items)
+}
+
+// ----- users ---------------------------------------------------------------------------------------------------
+
+fn user_dtos(engine: &Engine, agents: impl IntoIterator<Item = AgentId>) -> Vec<UserDto> {
+    agents
+        .into_iter()
+        .filter_map(|agent| engine.agent_info(agent))
+        .map(|info| UserDto::from_agent(engine, &info))
+        .collect()
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let items = state.read(&tenant, |engine| user_dtos(engine, engine.agents()));
+    list_response(version, &paging, items)
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let dto = state.read(&tenant, |engine| -> Result<UserDto, ApiError> {
+        let agent = find_user(engine, &identifier)?;
+        Ok(user_dtos(engine, [agent]).remove(0))
+    })?;
+    Ok(Json(dto).into_response())
+}
+
+async fn service_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    Path(identifier): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let items = state.read(&tenant, |engine| -> Result<Vec<UserDto>, ApiError> {
+        let service = find_service(engine, &identifier)?;
+        let members = engine
+            .service_info(service)
+            .map(|s| s.members)
+            .unwrap_or_default();
+        Ok(user_dtos(engine, members))
+    })?;
+    list_response(version, &paging, items)
+}
+
+/// A membership given when creating a user (switchboard extension).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MembershipDto {
+    service: String,
+    #[serde(default)]
+    penalty: u32,
+}
+
+/// The body of user creation: the fields of seed 001's DTO (all optional but `SipUri`), plus switchboard's
+/// `Services` (explicit queue memberships), `PhoneLine` and `AgentGroup`.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateUserDto {
+    id: Option<String>,
+    sip_uri: String,
+    first_name: String,
+    last_name: String,
+    upn: String,
+    email: String,
+    current_profile: Option<String>,
+    default_profile: Option<String>,
+    number_of_simultaneous_im: Option<u16>,
+    is_busy_selectable: bool,
+    is_busy_in_a_meeting_selectable: bool,
+    show_away_as_offline: bool,
+    traits: Vec<TraitDto>,
+    profiles: Vec<ProfileDto>,
+    capabilities: Option<CapabilitiesDto>,
+    services: Vec<MembershipDto>,
+    phone_line: Option<String>,
+    agent_group: u32,
+    #[serde(rename = "AAConfiguration")]
+    aa_configuration: Option<String>,
+    recording_type: Option<String>,
+    sid: Option<String>,
+    sam: Option<String>,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<CreateUserDto>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    if body.sip_uri.trim().is_empty() {
+        return Err(ApiError::bad_request("'SipUri' is required."));
+    }
+    let id = match &body.id {
+        Some(id) => AgentId(
+            id.parse()
+                .map_err(|_| ApiError::invalid(format!("Id '{id}' is not a UUID")))?,
+        ),
+        None => AgentId(uuid::Uuid::new_v4()),
+    };
+    // Profiles named by the user that the tenant does not have yet are created (an `OffDuty` profile is off duty).
+    let mut profile_names: Vec<String> = body.profiles.iter().map(|p| p.name.clone()).collect();
+    profile_names.extend(body.current_profile.clone());
+    profile_names.extend(body.default_profile.clone());
+    let known = state.read(&tenant, |engine| {
+        engine
+            .profiles()
+            .iter()
+            .map(|p| (p.name.to_lowercase(), p.id))
+            .collect::<std::collections::HashMap<_, _>>()
+    });
+    let mut profile_ids = known.clone();
+    for name in profile_names {
+        if name.is_empty() || profile_ids.contains_key(&name.to_lowercase()) {
+            continue;
+        }
+        let profile = ProfileId(uuid::Uuid::new_v4());
+        state
+            .command(
+                &tenant,
+                Command::UpsertProfile(ProfileSpec {
+                    id: profile,
+                    name: name.clone(),
+                    off_duty: name.eq_ignore_ascii_case("OffDuty"),
+                }),
+            )
+            .await?;
+        profile_ids.insert(name.to_lowercase(), profile);
+    }
+    // Trait names become trait ids through logged commands, so a replay interns them identically.
+    let mut trait_names: Vec<String> = body.traits.iter().map(|t| t.trait_node.clone()).collect();
+    for profile in &body.profiles {
+        trait_names.extend(
+            profile
+                .responsibilities
+                .iter()
+                .map(|r| r.trait_node.clone()),
+        );
+    }
+    let mut trait_ids = std::collections::HashMap::new();
+    for name in trait_names {
+        if name.trim().is_empty() {
+            return Err(ApiError::invalid("TraitNode must not be empty"));
+        }
+        if let Outcome::Trait(id) = state
+            .command(&tenant, Command::InternTrait(name.clone()))
+            .await?
+        {
+            trait_ids.insert(name, id);
+        }
+    }
+    let spec = state.read(&tenant, |engine| -> Result<AgentSpec, ApiError> {
+        if engine
+            .agent_by_identifier(&body.sip_uri)
+            .is_some_and(|other| other != id)
+        {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "Conflict",
+                format!("Another user has SipUri '{}'.", body.sip_uri),
+            ));
+        }
+        let display = format!("{} {}", body.first_name, body.last_name)
+            .trim()
+            .to_string();
+        let mut spec = AgentSpec::new(
+            id,
+            if display.is_empty() {
+                body.sip_uri.clone()
+            } else {
+                display
+            },
+        );
+        spec.identity = AgentIdentity {
+            sip_uri: body.sip_uri.clone(),
+            upn: body.upn.clone(),
+            email: body.email.clone(),
+            first_name: body.first_name.clone(),
+            last_name: body.last_name.clone(),
+            attributes: [
+                ("AAConfiguration", body.aa_configuration.clone()),
+                ("RecordingType", body.recording_type.clone()),
+                ("Sid", body.sid.clone()),
+                ("Sam", body.sam.clone()),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name.to_string(), v)))
+            .collect(),
+        };
+        for t in &body.traits {
+            let level = parse_level(&TRAIT_LEVELS, &t.attribute).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "unknown trait level '{}' (use {} or 1-255)",
+                    t.attribute,
+                    TRAIT_LEVELS.map(|(n, _)| n).join(", ")
+                ))
+            })?;
+            spec.traits.push((trait_ids[&t.trait_node], level));
+        }
+        for p in &body.profiles {
+            let mut responsibilities = Vec::new();
+            for r in &p.responsibilities {
+                let level =
+                    parse_level(&RESPONSIBILITY_LEVELS, &r.responsibility).ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "unknown responsibility '{}' (use Low, Medium, High or 1-255)",
+                            r.responsibility
+                        ))
+                    })?;
+                responsibilities.push((trait_ids[&r.trait_node], level));
+            }
+            spec.profiles.push(AgentProfile {
+                profile: profile_ids[&p.name.to_lowercase()],
+                responsibilities,
+            });
+        }
+        let default = body
+            .default_profile
+            .clone()
+            .or(body.current_profile.clone());
+        spec.default_profile = default.map(|name| profile_ids[&name.to_lowercase()]);
+        if let Some(profile) = spec.default_profile {
+            if !spec.profiles.iter().any(|p| p.profile == profile) {
+                spec.profiles.push(AgentProfile {
+                    profile,
+                    responsibilities: Vec::new(),
+                });
+            }
+        }
+        spec.capabilities = body
+            .capabilities
+            .map(|c| c.to_capabilities())
+            .unwrap_or(spec.capabilities);
+        spec.chat_capacity = body.number_of_simultaneous_im.unwrap_or(spec.chat_capacity);
+        spec.presence_settings.busy_selectable = body.is_busy_selectable;
+        spec.presence_settings.busy_in_meeting_selectable = body.is_busy_in_a_meeting_selectable;
+        spec.presence_settings.show_away_as_offline = body.show_away_as_offline;
+        for membership in &body.services {
+            spec.memberships.push((
+                find_service(engine, &membership.service)?,
+                membership.penalty,
+            ));
+        }
+        spec.phone_line = body.phone_line.clone();
+        spec.group = body.agent_group;
+        Ok(spec)
+    })?;
+    state.command(&tenant, Command::UpsertAgent(spec)).await?;
+    let dto = state.read(&tenant, |engine| user_dtos(engine, [id]).remove(0));
+    Ok(Json(dto).into_response())
+}
+
+async fn user_command(
+    state: &AppState,
+    caller: &Caller,
+    identifier: &str,
+    command: impl FnOnce(AgentId) -> Command,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let agent = state.read(&tenant, |engine| find_user(engine, identifier))?;
+    state.command(&tenant, command(agent)).await?;
+    let dto = state.read(&tenant, |engine| user_dtos(engine, [agent]).remove(0));
+    Ok(Json(dto).into_response())
+}
+
+async fn block_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    user_command(&state, &caller, &identifier, Command::Block).await
+}
+
+async fn unblock_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    user_command(&state, &caller, &identifier, Command::Unblock).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PresenceQuery {
+    presence: Option<String>,
+}
+
+async fn set_presence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Query(query): Query<PresenceQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Option<Value> = optional_json(&body)?;
+    // The presence comes as `{"Presence": "DoNotDisturb"}` (also `PresenceState`), a bare JSON string, or
+    // `?presence=`.
+    let name = query.presence.or_else(|| match body {
+        Some(Value::String(name)) => Some(name),
+        Some(Value::Object(map)) => ["Presence", "PresenceState", "presence"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(|v| v.as_str()).map(str::to_string)),
+        _ => None,
+    });
+    let name = name.ok_or_else(|| {
+        ApiError::bad_request(
+            "Give the presence as {\"Presence\": \"Online\"} or ?presence=Online.",
+        )
+    })?;
+    let presence = Presence::from_name(&name).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown presence '{name}' (one of {})",
+            Presence::ALL.map(|p| p.name()).join(", ")
+        ))
+    })?;
+    caller.require(&[Role::UserControl])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let agent = state.read(&tenant, |engine| find_user(engine, &identifier))?;
+    state
+        .command(&tenant, Command::SetPresence { agent, presence })
+        .await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+// ----- services ------------------------------------------------------------------------------------------------
+
+async fn list_services(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let items = state.read(&tenant, |engine| {
+        engine
+            .services()
+            .into_iter()
+            .filter_map(|s| engine.service_info(s))
+            .map(|info| ServiceDto::from_service(engine, &info))
+            .collect::<Vec<_>>()
+    });
+    list_response(version, &paging, items)
+}
+
+async fn count_services(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let count = state.read(&tenant, |engine| engine.services().len());
+    Ok(Json(count).into_response())
+}
+
+async fn get_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let dto = state.read(&tenant, |engine| -> Result<ServiceDto, ApiError> {
+        let service = find_service(engine, &identifier)?;
+        let info = engine
+            .service_info(service)
+            .ok_or_else(|| ApiError::not_found("ServiceNotFound", "gone"))?;
+        Ok(ServiceDto::from_service(engine, &info))
+    })?;
+    Ok(Json(dto).into_response())
+}
+
+/// switchboard extension: creates a service, or updates the one with the same `Id` or `SipUri`.
+async fn upsert_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<ServiceDto>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Configuration])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("'Name' is required."));
+    }
+    let strategy = match &body.distribution_strategy {
+        Some(name) => parse_strategy(name).map_err(ApiError::invalid)?,
+        None => Default::default(),
+    };
+    let span = |field: &str, value: Option<i64>| -> Result<Option<Span>, ApiError> {
+        match value {
+            Some(v) if !(0..=30 * 86_400).contains(&v) => Err(ApiError::invalid(format!(
+                "{field} must be between 0 and 2592000 seconds"
+            ))),
+            Some(v) => Ok(Some(Span::from_secs(v))),
+            None => Ok(None),
+        }
+    };
+    let rona = span("RonaTimeoutInSeconds", body.rona_timeout_in_seconds)?;
+    let wrapup = span("WrapUpTimeInSeconds", body.wrap_up_time_in_seconds)?.unwrap_or(Span::ZERO);
+    let max_wait = span("MaxWaitTimeInSeconds", body.max_wait_time_in_seconds)?;
+    let mut trait_ids = Vec::new();
+    for required in &body.required_traits {
+        let level = parse_level(&TRAIT_LEVELS, &required.attribute).ok_or_else(|| {
+            ApiError::invalid(format!("unknown trait level '{}'", required.attribute))
+        })?;
+        if let Outcome::Trait(id) = state
+            .command(&tenant, Command::InternTrait(required.trait_node.clone()))
+            .await?
+        {
+            trait_ids.push(TraitRequirement {
+                trait_id: id,
+                min_level: level,
+            });
+        }
+    }
+    let spec = state.read(&tenant, |engine| -> Result<ServiceSpec, ApiError> {
+        let existing = match &body.id {
+            Some(id) => {
+                Some(ServiceId(id.parse().map_err(|_| {
+                    ApiError::invalid(format!("Id '{id}' is not a UUID"))
+                })?))
+            }
+            None => (!body.sip_uri.is_empty())
+                .then(|| engine.service_by_identifier(&body.sip_uri))
+                .flatten(),
+        };
+        let id = existing.unwrap_or(ServiceId(uuid::Uuid::new_v4()));
+        let mut spec = ServiceSpec::new(id, body.name.clone());
+        spec.number = body.number;
+        spec.sip_uri = body.sip_uri.clone();
+        spec.tel_number = body.tel_number.clone();
+        spec.culture = body.culture.clone();
+        spec.organization_unit = body.organization_unit.clone();
+        spec.strategy = strategy;
+        spec.required_traits = trait_ids;
+        spec.rona_timeout = rona;
+        spec.wrapup = wrapup;
+        spec.max_wait = max_wait;
+        spec.overflow_to = match &body.overflow_service {
+            Some(target) => Some(find_service(engine, target)?),
+            None => None,
+        };
+        Ok(spec)
+    })?;
+    let id = spec.id;
+    state.command(&tenant, Command::UpsertService(spec)).await?;
+    let dto = state.read(&tenant, |engine| {
+        engine
+            .service_info(id)
+            .map(|info| ServiceDto::from_service(engine, &info))
+    });
+    Ok(Json(dto).into_response())
+}
