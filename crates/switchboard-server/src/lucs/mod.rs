@@ -386,6 +386,7 @@ async fn refresh_task(
     Query(query): Query<RefreshQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
     let body: Option<RefreshBody> = optional_json(&body)?;
     caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
@@ -864,6 +865,7 @@ async fn set_presence(
     Query(query): Query<PresenceQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
     let body: Option<Value> = optional_json(&body)?;
     // The presence comes as `{"Presence": "DoNotDisturb"}` (also `PresenceState`), a bare JSON string, or
     // `?presence=`.
@@ -885,7 +887,6 @@ async fn set_presence(
             Presence::ALL.map(|p| p.name()).join(", ")
         ))
     })?;
-    caller.require(&[Role::UserControl])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let agent = state.read(&tenant, |engine| find_user(engine, &identifier))?;
     state

@@ -1,0 +1,283 @@
+//! Every route against every role: permitted roles get past authorization, every other gets the documented 401.
+//! Missing, wrong, revoked and expired keys, and tenant isolation.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use switchboard_core::{Span, Time};
+use switchboard_server::auth::Role;
+use switchboard_server::{create_key, NewKey};
+
+use crate::TestApp;
+
+/// (method, path, roles that may call it). Paths use ids created by `fixture`.
+fn routes(service: &str, user: &str, task: &str) -> Vec<(Method, String, Vec<Role>)> {
+    use Role::*;
+    let read_tasks = vec![TasksReadonly, TasksManage];
+    let read_users = vec![UserReadonly, UserProvision];
+    let read_services = vec![ServiceReadonly, Configuration];
+    let mut table = Vec::new();
+    for v in ["v1.0", "v2.0"] {
+        table.extend([
+            (Method::POST, format!("/{v}/tasks"), vec![TasksManage]),
+            (
+                Method::GET,
+                format!("/{v}/tasks/{task}"),
+                read_tasks.clone(),
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/refresh"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/setestablished"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/hold"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/resume"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/terminate"),
+                vec![TasksManage],
+            ),
+            (
+                Method::GET,
+                format!("/{v}/services/{service}/tasks"),
+                read_tasks.clone(),
+            ),
+            (
+                Method::GET,
+                format!("/{v}/services/{service}/longestwaitingtask"),
+                read_tasks.clone(),
+            ),
+            (
+                Method::GET,
+                format!("/{v}/users/{user}/tasks"),
+                read_tasks.clone(),
+            ),
+            (Method::GET, format!("/{v}/services"), read_services.clone()),
+            (
+                Method::GET,
+                format!("/{v}/services/count"),
+                read_services.clone(),
+            ),
+            (
+                Method::GET,
+                format!("/{v}/services/{service}"),
+                read_services.clone(),
+            ),
+            (
+                Method::GET,
+                format!("/{v}/services/{service}/users"),
+                read_users.clone(),
+            ),
+            (Method::GET, format!("/{v}/users"), read_users.clone()),
+            (Method::POST, format!("/{v}/users"), vec![UserProvision]),
+            (
+                Method::GET,
+                format!("/{v}/users/{user}"),
+                read_users.clone(),
+            ),
+            (
+                Method::POST,
+                format!("/{v}/users/{user}/block"),
+                vec![UserControl],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/users/{user}/unblock"),
+                vec![UserControl],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/users/{user}/setpresence"),
+                vec![UserControl],
+            ),
+        ]);
+    }
+    table.push((
+        Method::POST,
+        "/v2.0/services".to_string(),
+        vec![Configuration],
+    ));
+    table
+}
+
+fn key_for(app: &TestApp, tenant: &str, roles: &[Role], expires_at: Option<Time>) -> String {
+    create_key(
+        app.state.store(),
+        &NewKey {
+            tenant: tenant.to_string(),
+            name: format!("{roles:?}"),
+            roles: roles.to_vec(),
+            expires_at,
+            rate_limit: None,
+            burst_limit: None,
+        },
+        app.state.now(),
+    )
+    .expect("key")
+    .key
+}
+
+#[tokio::test]
+async fn every_route_against_every_role() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let user = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    let (_, task) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "auth"}),
+        )
+        .await;
+    let task = task.as_str().unwrap().to_string();
+    let keys: Vec<(Role, String)> = Role::ALL
+        .iter()
+        .map(|role| (*role, key_for(&app, "default", &[*role], None)))
+        .collect();
+    let table = routes(&service, &user, &task);
+    for (method, path, allowed) in &table {
+        for (role, key) in &keys {
+            let (status, body) = app
+                .call(method.clone(), path, Some(key), Some(json!({})))
+                .await;
+            if allowed.contains(role) {
+                assert_ne!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} refused {role:?}: {body}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} allowed {role:?}: {body}"
+                );
+                assert_eq!(body["Error"]["Code"], "Unauthorized", "{method} {path}");
+            }
+        }
+        let (status, body) = app.call(method.clone(), path, None, Some(json!({}))).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a key"
+        );
+        assert_eq!(
+            body,
+            json!({"Error": {"Code": "Unauthorized", "Message": "Header 'api_key' not found."}})
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_revoked_and_expired_keys_are_refused() {
+    let app = TestApp::start().await;
+    let (status, body) = app
+        .call(Method::GET, "/v1.0/services", Some("sb_wrong"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["Error"]["Code"], "Unauthorized");
+
+    let expiring = key_for(
+        &app,
+        "default",
+        &[Role::ServiceReadonly],
+        Some(app.state.now().plus(Span::from_secs(60))),
+    );
+    let (status, _) = app
+        .call(Method::GET, "/v1.0/services", Some(&expiring), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.advance(61).await;
+    let (status, body) = app
+        .call(Method::GET, "/v1.0/services", Some(&expiring), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["Error"]["Message"], "The API key has expired.");
+
+    let revoked = key_for(&app, "default", &[Role::ServiceReadonly], None);
+    let (status, _) = app
+        .call(Method::GET, "/v1.0/services", Some(&revoked), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let record = app
+        .state
+        .store()
+        .list_keys()
+        .unwrap()
+        .into_iter()
+        .find(|k| k.key_hash == switchboard_server::auth::hash_key(&revoked))
+        .unwrap();
+    assert!(app
+        .state
+        .store()
+        .revoke_key(&record.id, app.state.now())
+        .unwrap());
+    // Revocation from another process is seen within the key cache's one-second lifetime.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (status, _) = app
+            .call(Method::GET, "/v1.0/services", Some(&revoked), None)
+            .await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revoked key still accepted"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_key_never_sees_another_tenant() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let (_, task) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "secret"}),
+        )
+        .await;
+    let other = key_for(&app, "other-tenant", &Role::ALL, None);
+    let (status, _) = app
+        .call(Method::GET, "/v1.0/tasks/secret", Some(&other), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/v1.0/tasks/{}", task.as_str().unwrap()),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, services) = app
+        .call(Method::GET, "/v1.0/services", Some(&other), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(services, Value::Array(vec![]));
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1.0/tasks",
+            Some(&other),
+            Some(json!({"Service": service})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

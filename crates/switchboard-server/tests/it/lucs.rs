@@ -1,0 +1,492 @@
+//! The LUCS use cases of seeds 000 and 001 over HTTP, plus bad input, timers and restarts.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::TestApp;
+
+fn context(task: &Value, name: &str) -> String {
+    task["ContextParameters"]
+        .as_array()
+        .expect("context parameters")
+        .iter()
+        .find(|p| p["Name"] == name)
+        .and_then(|p| p["Value"].as_str())
+        .unwrap_or_else(|| panic!("no context parameter {name}"))
+        .to_string()
+}
+
+/// Seed 000: create with preferred agents and RONA, get, refresh, setestablished, terminate; every status code
+/// and the DTOs as documented.
+#[tokio::test]
+async fn seed_000_external_task_lifecycle() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let aa = app
+        .online_user("smoky.aa", "Alisa", "Abbot", &service)
+        .await;
+    let bb = app.online_user("smoky.bb", "Bert", "Brown", &service).await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+
+    // Step 1: POST Tasks → 200 with the new id.
+    let (status, id) = app
+        .post(
+            "/v1.0/tasks",
+            json!({
+                "ExternalTaskId": "testingtask123",
+                "Service": service,
+                "Caller": "Johnny HasaProblem Again",
+                "PreferredAgents": ["sip:smoky.aa@dev.local", "sip:smoky.bb@dev.local", "sip:smoky.cc@dev.local"],
+                "ConsiderPreferredAgentsOnly": true,
+                "Required": {"Im": true, "Audio": true, "Video": true, "DesktopSharing": true, "ConversationContext": true},
+                "DistributeToAgent": true,
+                "DistributeToAgentRONATimeoutInSeconds": 50
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{id}");
+    let id = id.as_str().expect("id string").to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+
+    // Step 2: GET the task by id and by external id; it was distributed to a preferred agent at once.
+    let (status, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, by_external) = app.get("/v1.0/tasks/testingtask123").await;
+    assert_eq!(by_external["Id"], task["Id"]);
+    assert_eq!(task["ExternalTaskId"], "testingtask123");
+    assert_eq!(task["Type"], "ExternalNonBlocking");
+    assert_eq!(task["State"], "Distributed");
+    assert_eq!(task["CustomerIdentifier"], "Johnny HasaProblem Again");
+    assert_eq!(task["Created"], "27.06.2019 11:58:35.0000000Z");
+    assert_eq!(task["QueueStarted"], task["Created"]);
+    assert_eq!(task["Connected"], Value::Null);
+    assert_eq!(task["InitialModalityType"], "External");
+    assert_eq!(task["OriginType"], "Unknown");
+    assert_eq!(task["OriginTypeCustom"], Value::Null);
+    let names: Vec<&str> = task["ContextParameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ServiceCulture",
+            "InitialQueuePosition",
+            "ServiceSipUri",
+            "SessionAgentToken",
+            "CurrentSystemTime",
+            "ServiceTelNumber",
+            "ExternalTaskId",
+            "ServiceDisplayName",
+            "AgentSipUri"
+        ]
+    );
+    assert_eq!(context(&task, "ServiceCulture"), "en-GB");
+    assert_eq!(context(&task, "InitialQueuePosition"), "1");
+    assert_eq!(
+        context(&task, "ServiceSipUri"),
+        "sip:smoky.businesss@dev.local"
+    );
+    assert_eq!(context(&task, "CurrentSystemTime"), "6/27/2019 11:58 AM");
+    assert_eq!(context(&task, "ServiceTelNumber"), "+41000000000");
+    assert_eq!(
+        context(&task, "ServiceDisplayName"),
+        "Business Customer Care"
+    );
+    let first_agent = task["ReservedUserObject"]["Id"]
+        .as_str()
+        .expect("offered")
+        .to_string();
+    assert!([&aa, &bb, &cc].contains(&&first_agent));
+    assert_eq!(
+        task["ReservedUserObject"]["SelectionAlgorithm"],
+        "PreferredAgent"
+    );
+
+    // Step 3: refresh with SetAgentOnRona → 200; the task goes back and to another preferred agent.
+    let (status, _) = app
+        .post(
+            &format!("/v1.0/tasks/{id}/refresh?setAgentOnRona=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Distributed");
+    let second_agent = task["ReservedUserObject"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(second_agent, first_agent);
+    let (_, rona_user) = app.get(&format!("/v1.0/users/{first_agent}")).await;
+    assert_eq!(rona_user["NotSelectableReason"], "Rona");
+
+    // Step 4: setestablished → 200; again → 500 (documented); refresh now → 500 (agent connected).
+    let (status, _) = app
+        .post(&format!("/v1.0/tasks/{id}/setestablished"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, error) = app
+        .post(&format!("/v1.0/tasks/{id}/setestablished"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error["Error"]["Code"], "TaskAlreadyEstablished");
+    let (status, error) = app
+        .post(&format!("/v1.0/tasks/{id}/refresh"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error["Error"]["Code"], "AgentAlreadyConnected");
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Established");
+    assert_eq!(task["Connected"], "27.06.2019 11:58:35.0000000Z");
+
+    // Step 5: terminate → 200; the terminated DTO carries the agent and the algorithm; again → 404.
+    app.advance(60).await;
+    let (status, _) = app
+        .post(&format!("/v1.0/tasks/{id}/terminate"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(task["State"], "Terminated");
+    assert_eq!(task["ReservedUserObject"]["Id"], second_agent.as_str());
+    assert_eq!(
+        task["ReservedUserObject"]["SelectionAlgorithm"],
+        "PreferredAgent"
+    );
+    assert_eq!(
+        task["ReservedUserObject"]["DisplayName"]
+            .as_str()
+            .map(|n| !n.is_empty()),
+        Some(true)
+    );
+    assert_ne!(
+        context(&task, "SessionAgentToken"),
+        "00000000-0000-0000-0000-000000000000"
+    );
+    assert!(context(&task, "AgentSipUri").starts_with("sip:smoky."));
+    let (status, error) = app
+        .post(&format!("/v1.0/tasks/{id}/terminate"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["Error"]["Code"], "TaskNotFound");
+}
+
+/// Seed 001: list selectable users, block (task stays pending), unblock (the task goes to that user at once),
+/// setpresence.
+#[tokio::test]
+async fn seed_001_block_unblock_setpresence() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+
+    let (status, users) = app.get(&format!("/v1.0/services/{service}/users")).await;
+    assert_eq!(status, StatusCode::OK);
+    let user = &users[0];
+    assert_eq!(user["Id"], cc.as_str());
+    assert_eq!(user["SipUri"], "sip:smoky.cc@dev.local");
+    assert_eq!(user["IsSelectable"], true);
+    assert_eq!(user["IsBlockedByLuwareApi"], false);
+    assert_eq!(user["NotSelectableReason"], Value::Null);
+    assert_eq!(user["PresenceState"], "Online");
+    assert_eq!(user["CurrentProfile"], "Day Shift");
+    assert_eq!(
+        user["Traits"][0]["TraitNode"],
+        "Expertise/Customer Care Services"
+    );
+    assert_eq!(user["Traits"][0]["Attribute"], "Expert");
+    assert_eq!(
+        user["Profiles"][0]["Responsibilities"][0]["Responsibility"],
+        "High"
+    );
+    assert_eq!(user["Capabilities"]["Im"], true);
+    for field in [
+        "AAConfiguration",
+        "RetargetType",
+        "RecordingType",
+        "Roles",
+        "Upn",
+        "Email",
+        "Sam",
+    ] {
+        assert!(user.get(field).is_some(), "user DTO lacks {field}");
+    }
+
+    // Block: the DTO changes as documented; presence stays Online.
+    let (status, user) = app
+        .post(&format!("/v1.0/users/{cc}/block"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["IsBlockedByLuwareApi"], true);
+    assert_eq!(user["NotSelectableReason"], "InAServiceTask");
+    assert_eq!(user["IsSelectable"], false);
+    assert_eq!(user["PresenceState"], "Online");
+
+    let (status, id) = app
+        .post(
+            "/v1.0/tasks",
+            json!({
+                "ExternalTaskId": "testblockingtask",
+                "Service": service,
+                "Caller": "Get me Curt Connors now!",
+                "PreferredAgents": ["sip:smoky.cc@dev.local"],
+                "ConsiderPreferredAgentsOnly": true,
+                "DistributeToAgent": true,
+                "DistributeToAgentRONATimeoutInSeconds": 50
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = id.as_str().unwrap().to_string();
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "InQueue");
+
+    // Unblock: the task goes to the user at once; once accepted, the user reads InAnExternalTask.
+    let (status, user) = app
+        .post(
+            &format!("/v1.0/users/sip:smoky.cc@dev.local/unblock"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["IsBlockedByLuwareApi"], false);
+    assert_eq!(user["IsSelectable"], false);
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Distributed");
+    assert_eq!(task["ReservedUserObject"]["Id"], cc.as_str());
+    let (status, _) = app
+        .post(&format!("/v1.0/tasks/{id}/setestablished"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, user) = app.get("/v1.0/users/SMOKY.CC@dev.local").await;
+    assert_eq!(user["NotSelectableReason"], "InAnExternalTask");
+    assert_eq!(user["PresenceState"], "Online");
+
+    // setpresence → 200, no body.
+    let (status, body) = app
+        .post(
+            &format!("/v1.0/users/{cc}/setpresence"),
+            json!({"Presence": "DoNotDisturb"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, Value::Null);
+    let (_, user) = app.get(&format!("/v2.0/users/{cc}")).await;
+    assert_eq!(user["PresenceState"], "DoNotDisturb");
+}
+
+/// RONA happens on the server's clock: after the timeout the task returns to the queue keeping its place.
+#[tokio::test]
+async fn rona_returns_the_task_after_the_timeout() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    let (_, id) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "DistributeToAgentRONATimeoutInSeconds": 20}),
+        )
+        .await;
+    let id = id.as_str().unwrap().to_string();
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Distributed");
+    app.advance(19).await;
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Distributed");
+    app.advance(1).await;
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "InQueue");
+    let (_, user) = app.get(&format!("/v1.0/users/{cc}")).await;
+    assert_eq!(user["NotSelectableReason"], "Rona");
+    // Ready again (a presence change) → offered again.
+    app.post(
+        &format!("/v1.0/users/{cc}/setpresence"),
+        json!({"Presence": "Online"}),
+    )
+    .await;
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Distributed");
+}
+
+/// Lists: v1.0 bare arrays, v2.0 pages; queue order, longest waiting, a user's tasks.
+#[tokio::test]
+async fn lists_and_paging() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    for n in 0..5 {
+        let (status, _) = app
+            .post(
+                "/v1.0/tasks",
+                json!({"Service": service, "ExternalTaskId": format!("t{n}"), "Priority": n % 3}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        app.advance(1).await;
+    }
+    let (status, tasks) = app.get(&format!("/v1.0/services/{service}/tasks")).await;
+    assert_eq!(status, StatusCode::OK);
+    let order: Vec<&str> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ExternalTaskId"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["t2", "t1", "t4", "t0", "t3"]);
+    let (_, page) = app
+        .get(&format!("/v2.0/services/{service}/tasks?page=2&pageSize=2"))
+        .await;
+    assert_eq!(page["TotalCount"], 5);
+    assert_eq!(page["Page"], 2);
+    assert_eq!(page["PageSize"], 2);
+    assert_eq!(page["Items"][0]["ExternalTaskId"], "t4");
+    let (status, error) = app
+        .get(&format!("/v2.0/services/{service}/tasks?pageSize=5000"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (_, longest) = app
+        .get(&format!("/v1.0/services/{service}/longestwaitingtask"))
+        .await;
+    assert_eq!(longest["ExternalTaskId"], "t0");
+    let (_, count) = app.get("/v1.0/services/count").await;
+    assert_eq!(count, 1);
+    let (_, services) = app.get("/v2.0/services").await;
+    assert_eq!(
+        services["Items"][0]["SipUri"],
+        "sip:smoky.businesss@dev.local"
+    );
+}
+
+/// Bad input gets a clear 4xx in the LUCS error shape, and nothing is created.
+#[tokio::test]
+async fn bad_input_is_refused_clearly() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let raw = app
+        .client
+        .post(format!("{}/v1.0/tasks", app.base))
+        .header("api_key", crate::ADMIN_KEY)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let body: Value = raw.json().await.unwrap();
+    assert_eq!(body["Error"]["Code"], "BadRequest");
+    let cases = [
+        (json!({"Service": 42}), StatusCode::BAD_REQUEST),
+        (json!({"Caller": "no service"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"Service": "sip:nobody@dev.local"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"Service": service, "PreferredAgents": ["sip:ghost@dev.local"]}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"Service": service, "DistributeToAgentRONATimeoutInSeconds": -5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"Service": service, "Priority": "Urgentest"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"Service": service, "ConsiderPreferredAgentsOnly": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, error) = app.post("/v1.0/tasks", body.clone()).await;
+        assert_eq!(status, expected, "{body} → {error}");
+        assert!(error["Error"]["Code"].is_string(), "{error}");
+        assert!(error["Error"]["Message"].is_string(), "{error}");
+    }
+    let (_, tasks) = app.get(&format!("/v1.0/services/{service}/tasks")).await;
+    assert_eq!(tasks, json!([]), "a refused request created something");
+    // Duplicate ExternalTaskId of a live task.
+    app.post(
+        "/v1.0/tasks",
+        json!({"Service": service, "ExternalTaskId": "dup"}),
+    )
+    .await;
+    let (status, _) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "dup"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Oversized body.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let (status, _) = app
+        .post("/v1.0/tasks", json!({"Service": service, "Caller": big}))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Unknown presence and unknown user.
+    let (status, _) = app
+        .post("/v1.0/users/sip:ghost@dev.local/block", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    let (status, error) = app
+        .post(
+            &format!("/v1.0/users/{cc}/setpresence"),
+            json!({"Presence": "Sleepy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    // Unknown task.
+    let (status, _) = app.get("/v1.0/tasks/no-such-task").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// What was acknowledged survives a restart; an offer that was ringing goes back to the queue keeping its
+/// place and is offered again.
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    let (_, first) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "first"}),
+        )
+        .await;
+    let (_, second) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "second"}),
+        )
+        .await;
+    let (dir, db_url, clock) = app.stop().await;
+    let app = TestApp::start_on(&db_url, clock).await;
+    let (status, task) = app
+        .get(&format!("/v1.0/tasks/{}", first.as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(task["State"], "Distributed");
+    assert_eq!(task["ReservedUserObject"]["Id"], cc.as_str());
+    let (_, task) = app
+        .get(&format!("/v1.0/tasks/{}", second.as_str().unwrap()))
+        .await;
+    assert_eq!(task["State"], "InQueue");
+    let (_, user) = app.get(&format!("/v1.0/users/{cc}")).await;
+    assert_eq!(user["PresenceState"], "Online");
+    drop(app);
+    drop(dir);
+}
