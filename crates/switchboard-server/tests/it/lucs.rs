@@ -249,10 +249,7 @@ async fn seed_001_block_unblock_setpresence() {
 
     // Unblock: the task goes to the user at once; once accepted, the user reads InAnExternalTask.
     let (status, user) = app
-        .post(
-            &format!("/v1.0/users/sip:smoky.cc@dev.local/unblock"),
-            json!({}),
-        )
+        .post("/v1.0/users/sip:smoky.cc@dev.local/unblock", json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user["IsBlockedByLuwareApi"], false);
