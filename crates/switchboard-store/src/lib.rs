@@ -7,6 +7,7 @@
 //! group-commit writer thread: a write is acknowledged only once its transaction is committed (fsync'd on SQLite,
 //! committed on PostgreSQL).
 
+pub mod audit;
 mod backend;
 mod codec;
 mod error;

@@ -1,7 +1,6 @@
 //! kill -9 during a stream of writes: every acknowledged write survives, and the stored event log never shows a
 //! task offered to two agents at once or an agent over capacity. Rounds: `SWITCHBOARD_CRASH_ROUNDS` (default 5).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};
 
@@ -15,50 +14,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
-}
-
-/// Replays the stored event log and returns every violation of "one agent per task, capacity per agent".
-fn audit(events: &[Event]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut holder: BTreeMap<TaskId, AgentId> = BTreeMap::new();
-    let mut held: BTreeMap<AgentId, BTreeSet<TaskId>> = BTreeMap::new();
-    let mut last_seq = 0;
-    for event in events {
-        if event.seq != last_seq + 1 {
-            problems.push(format!(
-                "event sequence jumps from {last_seq} to {}",
-                event.seq
-            ));
-        }
-        last_seq = event.seq;
-        match &event.kind {
-            EventKind::TaskOffered { task, agent, .. } => {
-                if let Some(other) = holder.get(task) {
-                    problems.push(format!(
-                        "event {}: task {task} offered to {agent} while held by {other}",
-                        event.seq
-                    ));
-                }
-                holder.insert(*task, *agent);
-                let tasks = held.entry(*agent).or_default();
-                tasks.insert(*task);
-                if tasks.len() > 1 {
-                    problems.push(format!(
-                        "event {}: agent {agent} holds {} tasks",
-                        event.seq,
-                        tasks.len()
-                    ));
-                }
-            }
-            EventKind::TaskQueued { task, .. } | EventKind::TaskTerminated { task, .. } => {
-                if let Some(agent) = holder.remove(task) {
-                    held.entry(agent).or_default().remove(task);
-                }
-            }
-            _ => {}
-        }
-    }
-    problems
 }
 
 #[test]
@@ -115,16 +70,8 @@ fn kill_dash_nine_loses_no_acknowledged_write() {
             }
         }
         let store = Store::open(db.url()).expect("reopen");
-        let events = store.events_after("crash", 0, 10_000).expect("events");
-        let mut all = events;
-        while let Some(last) = all.last().map(|e| e.seq) {
-            let more = store.events_after("crash", last, 10_000).expect("events");
-            if more.is_empty() {
-                break;
-            }
-            all.extend(more);
-        }
-        let problems = audit(&all);
+        let all = switchboard_store::audit::all_events(&store, "crash").expect("events");
+        let problems = switchboard_store::audit::audit_events(&all, 1);
         assert!(
             problems.is_empty(),
             "{}: {}",
