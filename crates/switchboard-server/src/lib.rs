@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub journal: JournalOptions,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// How long stored events and terminated tasks are kept; `None` keeps them forever.
+    pub retention: Option<switchboard_core::Span>,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +50,7 @@ impl Default for ServerConfig {
             default_tenant: "default".to_string(),
             journal: JournalOptions::default(),
             max_body_bytes: 1024 * 1024,
+            retention: Some(switchboard_core::Span::from_secs(90 * 86_400)),
         }
     }
 }
@@ -339,6 +342,14 @@ impl AppState {
             .collect();
         self.inner.timers_started.store(true, Ordering::SeqCst);
         let mut timers = self.inner.timers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(retention) = self.inner.config.retention {
+            let shutdown = self.inner.shutdown.subscribe();
+            timers.push(tokio::spawn(retention_loop(
+                self.clone(),
+                retention,
+                shutdown,
+            )));
+        }
         for tenant in tenants {
             let state = self.clone();
             let shutdown = self.inner.shutdown.subscribe();
@@ -375,6 +386,35 @@ impl AppState {
         }
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+/// Every hour, deletes events and terminated tasks older than the retention period.
+async fn retention_loop(
+    state: AppState,
+    retention: switchboard_core::Span,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let cut = Time(state.now().as_micros() - retention.as_micros());
+        let prune_state = state.clone();
+        match tokio::task::spawn_blocking(move || prune_state.store().prune(cut, cut)).await {
+            Ok(Ok((events, tasks))) if events + tasks > 0 => {
+                tracing::info!(
+                    events,
+                    tasks,
+                    "pruned history older than the retention period"
+                )
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "pruning history failed; retrying later")
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

@@ -52,6 +52,9 @@ enum Commands {
         /// Log format.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Days to keep stored events and terminated tasks (0 keeps them forever).
+        #[arg(long, env = "SWITCHBOARD_RETENTION_DAYS", default_value_t = 90)]
+        retention_days: u32,
     },
     /// Manage API keys.
     Keys {
@@ -128,7 +131,8 @@ fn main() -> ExitCode {
             db,
             admin_key,
             log_format,
-        } => serve(listen, &db, admin_key, log_format),
+            retention_days,
+        } => serve(listen, &db, admin_key, log_format, retention_days),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -264,6 +268,7 @@ fn serve(
     db: &str,
     admin_key: Option<String>,
     log_format: LogFormat,
+    retention_days: u32,
 ) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -277,9 +282,13 @@ fn serve(
     let shown = StoreUrl::parse(db)?.redacted();
     let store = Arc::new(open_store(db)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (state, created) =
-        AppState::open(store, clock, ServerConfig::default(), admin_key.as_deref())
-            .with_context(|| format!("could not recover the state from {shown}"))?;
+    let config = ServerConfig {
+        retention: (retention_days > 0)
+            .then(|| switchboard_core::Span::from_secs(i64::from(retention_days) * 86_400)),
+        ..ServerConfig::default()
+    };
+    let (state, created) = AppState::open(store, clock, config, admin_key.as_deref())
+        .with_context(|| format!("could not recover the state from {shown}"))?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

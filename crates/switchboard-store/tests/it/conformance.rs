@@ -426,3 +426,68 @@ fn api_keys_are_stored_hashed_and_revocable() {
         assert_eq!(revoked.revoked_at, Some(5));
     }
 }
+
+/// A database written by an older switchboard is upgraded in place, keeping its data.
+#[test]
+fn an_older_schema_is_upgraded_in_place() {
+    for db in backends() {
+        {
+            let store = Store::open(db.url()).expect("open");
+            let mut journal = Journal::open(&store, "acme", options(1_000_000)).expect("journal");
+            setup(&mut journal, &store, 1);
+        }
+        // Make it look like version 1: no API key table, no record of migration 2.
+        db.execute("DROP TABLE api_keys; DELETE FROM schema_version WHERE version >= 2;");
+        let store = Store::open(db.url()).expect("upgrade");
+        assert!(store.list_keys().expect("api_keys exists again").is_empty());
+        let journal = Journal::open(&store, "acme", options(1_000_000)).expect("data kept");
+        assert_eq!(journal.engine().agents().len(), 1, "{}", db.name());
+    }
+}
+
+/// PostgreSQL: a lost connection fails the writes in flight (never acknowledged), the store reconnects, and the
+/// tenant reloads from the log before its next command.
+#[test]
+fn a_lost_postgres_connection_is_survived() {
+    for db in backends() {
+        let TestDb::Postgres { .. } = &db else {
+            continue;
+        };
+        let store = Store::open(db.url()).expect("open");
+        let mut journal = Journal::open(&store, "acme", options(1_000_000)).expect("journal");
+        setup(&mut journal, &store, 1);
+        // Kill this test's other connections: the store's writer and reader.
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = current_setting('application_name') AND pid <> pg_backend_pid()",
+        );
+        let spec = TaskSpec::new(TaskId(id(50_000)), service_id());
+        let execution = journal
+            .execute(&store, Time::from_secs(8_000), Command::CreateTask(spec))
+            .expect("queued");
+        let error = execution.durable.wait_blocking().unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+        // Reconnection has a backoff: retry until the store is back, as a client would after a 503.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let spec = TaskSpec::new(TaskId(id(50_001)), service_id());
+            let stored = journal
+                .execute(&store, Time::from_secs(8_001), Command::CreateTask(spec))
+                .map(|execution| execution.durable.wait_blocking().is_ok())
+                .unwrap_or(false);
+            if stored {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the store did not reconnect"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(
+            journal.engine().task_info(TaskId(id(50_000))).is_none(),
+            "unacknowledged task kept"
+        );
+        assert!(journal.engine().task_info(TaskId(id(50_001))).is_some());
+    }
+}

@@ -59,7 +59,10 @@ impl TestDb {
             ))
             .expect("create test schema");
         let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+        // The application name lets a test find (and kill) only its own connections.
+        let url = format!(
+            "{admin_url}{separator}options=-csearch_path%3D{schema}&application_name={schema}"
+        );
         TestDb::Postgres {
             admin_url: admin_url.to_string(),
             schema,

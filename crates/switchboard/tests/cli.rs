@@ -1,0 +1,88 @@
+//! The command line as a user meets it: an unusable database stops `serve` with a clear message and a non-zero
+//! exit instead of serving without durability; keys are created, listed and revoked.
+
+use std::process::Command;
+
+fn switchboard(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_remove("SWITCHBOARD_DB")
+        .env_remove("SWITCHBOARD_ADMIN_KEY")
+        .output()
+        .expect("run switchboard");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_refuses_an_unusable_database() {
+    let cases = [
+        ("mysql://root:hunter2@localhost/db", "invalid database URL"),
+        ("sqlite:///no/such/directory/sb.db", "does not exist"),
+        (
+            "sqlite:///proc/switchboard.db",
+            "could not open the database sqlite:///proc/switchboard.db",
+        ),
+        (
+            "postgres://sb:hunter2@127.0.0.1:1/db",
+            "postgres://sb:***@127.0.0.1:1/db",
+        ),
+    ];
+    for (url, expected) in cases {
+        let (code, _, stderr) = switchboard(&["serve", "--listen", "127.0.0.1:0", "--db", url]);
+        assert_ne!(code, 0, "{url} served");
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "{url} leaked its password: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn keys_are_created_listed_and_revoked() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = format!("sqlite://{}", dir.path().join("sb.db").display());
+    let (code, key, stderr) = switchboard(&[
+        "keys",
+        "create",
+        "--db",
+        &db,
+        "--name",
+        "crm",
+        "--roles",
+        "TasksManage,UserControl",
+        "--rate",
+        "1000/h",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let key = key.trim();
+    assert!(key.starts_with("sb_") && key.len() == 67, "{key}");
+    let (code, list, _) = switchboard(&["keys", "list", "--db", &db]);
+    assert_eq!(code, 0);
+    assert!(
+        list.contains("crm") && list.contains("active") && list.contains("TasksManage,UserControl")
+    );
+    assert!(!list.contains(key), "the list shows a secret");
+    let (code, _, stderr) = switchboard(&[
+        "keys",
+        "create",
+        "--db",
+        &db,
+        "--name",
+        "x",
+        "--roles",
+        "Everything",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("unknown role"), "{stderr}");
+    let (code, _, _) = switchboard(&["keys", "revoke", "--db", &db, "crm"]);
+    assert_eq!(code, 0);
+    let (_, list, _) = switchboard(&["keys", "list", "--db", &db]);
+    assert!(list.contains("revoked"), "{list}");
+    let (code, _, stderr) = switchboard(&["keys", "revoke", "--db", &db, "crm"]);
+    assert_ne!(code, 0, "{stderr}");
+}
