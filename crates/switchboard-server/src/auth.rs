@@ -13,6 +13,7 @@ use switchboard_core::Time;
 use switchboard_store::KeyRecord;
 
 use crate::error::ApiError;
+use crate::limits::Limit;
 use crate::AppState;
 
 /// The API roles of seed 002, plus `Configuration` for switchboard's own configuration endpoints.
@@ -200,6 +201,17 @@ pub fn authenticate(
     }
     if record.expires_at.is_some_and(|at| at <= now.as_micros()) {
         return Err(ApiError::unauthorized("The API key has expired."));
+    }
+    let rate = record.rate_limit.as_deref().and_then(Limit::parse);
+    let burst = record.burst_limit.as_deref().and_then(Limit::parse);
+    if let Err(seconds) = state.limiter().check(&record.id, rate, burst, now) {
+        let mut error = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests",
+        );
+        error.retry_after = Some(seconds);
+        return Err(error);
     }
     Ok(Caller {
         tenant: record.tenant,

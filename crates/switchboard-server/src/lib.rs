@@ -11,7 +11,9 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod limits;
 mod lucs;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -62,12 +64,21 @@ pub struct TenantHandle {
     wake: Notify,
 }
 
+impl TenantHandle {
+    /// The tenant's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 struct Inner {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
     config: ServerConfig,
     tenants: RwLock<HashMap<String, Arc<TenantHandle>>>,
     keys: KeyCache,
+    limiter: limits::Limiter,
+    metrics: metrics::Metrics,
     ready: AtomicBool,
     shutdown: watch::Sender<bool>,
     timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -143,6 +154,8 @@ impl AppState {
                 config,
                 tenants: RwLock::new(HashMap::new()),
                 keys: KeyCache::default(),
+                limiter: limits::Limiter::default(),
+                metrics: metrics::Metrics::default(),
                 ready: AtomicBool::new(false),
                 shutdown,
                 timers: Mutex::new(Vec::new()),
@@ -214,6 +227,26 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn limiter(&self) -> &limits::Limiter {
+        &self.inner.limiter
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Every open tenant.
+    pub fn tenant_handles(&self) -> Vec<Arc<TenantHandle>> {
+        self.inner
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// True once recovery is done and until shutdown starts.
@@ -300,6 +333,7 @@ impl AppState {
         };
         tenant.wake.notify_one();
         execution.durable.wait().await?;
+        self.inner.metrics.observe_events(&execution.events);
         Ok((execution.result.map_err(ApiError::from), execution.events))
     }
 
@@ -457,7 +491,12 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
         .merge(lucs::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

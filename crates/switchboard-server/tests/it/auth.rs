@@ -281,3 +281,97 @@ async fn a_key_never_sees_another_tenant() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Rate and burst limits per key answer 429 with `Retry-After`, are not queued, and reset with their window.
+#[tokio::test]
+async fn rate_and_burst_limits_hold_per_key() {
+    let app = TestApp::start().await;
+    let limited = create_key(
+        app.state.store(),
+        &NewKey {
+            tenant: "default".into(),
+            name: "limited".into(),
+            roles: vec![Role::ServiceReadonly],
+            expires_at: None,
+            rate_limit: Some("3/m".into()),
+            burst_limit: Some("2/s".into()),
+        },
+        app.state.now(),
+    )
+    .expect("key")
+    .key;
+    let get = |key: String| {
+        let client = app.client.clone();
+        let url = format!("{}/v1.0/services", app.base);
+        async move {
+            let response = client.get(url).header("api_key", key).send().await.unwrap();
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, retry, body)
+        }
+    };
+    // Align with the start of a minute so both windows are fresh.
+    let now = app.state.now().as_micros();
+    app.clock
+        .advance(Span(60_000_000 - now.rem_euclid(60_000_000)));
+    assert_eq!(get(limited.clone()).await.0, StatusCode::OK);
+    assert_eq!(get(limited.clone()).await.0, StatusCode::OK);
+    let (status, retry, body) = get(limited.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(body["Error"]["Message"], "Too many requests");
+    // Another key is not affected.
+    assert_eq!(app.get("/v1.0/services").await.0, StatusCode::OK);
+    app.clock.advance(Span::from_secs(1));
+    assert_eq!(get(limited.clone()).await.0, StatusCode::OK);
+    let (status, retry, _) = get(limited.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the rate limit (3 per minute) holds"
+    );
+    assert_eq!(retry.as_deref(), Some("59"));
+    app.clock.advance(Span::from_secs(59));
+    assert_eq!(get(limited.clone()).await.0, StatusCode::OK);
+}
+
+/// `/metrics` speaks Prometheus: requests by route pattern and status, offers, waiting tasks, agents by state.
+#[tokio::test]
+async fn metrics_are_exposed() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    app.online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    app.post("/v1.0/tasks", json!({"Service": service})).await;
+    app.post("/v1.0/tasks", json!({"Service": service})).await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("switchboard_http_requests_total{route=\"/v1.0/tasks\",status=\"200\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "switchboard_http_request_duration_seconds_bucket{route=\"/v1.0/tasks\",le=\"+Inf\"} 2"
+    ));
+    assert!(text.contains("switchboard_offers_total 1"), "{text}");
+    assert!(text.contains(&format!(
+        "switchboard_tasks_waiting{{tenant=\"default\",service=\"{service}\"}} 1"
+    )));
+    assert!(text.contains("switchboard_agents{tenant=\"default\",state=\"AgentRinging\"} 1"));
+    assert!(text.contains("switchboard_store_commits_total"));
+    assert!(
+        !text.contains(&service.to_string().replace('-', "_")),
+        "ids only appear as label values"
+    );
+}
