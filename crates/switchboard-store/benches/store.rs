@@ -74,12 +74,13 @@ fn creations(store: &Store, sizes: &Sizes) -> f64 {
     sizes.creations as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Builds a tenant with the given live tasks and agents, snapshots it, and times a cold recovery.
-fn recovery(store_url: &str, sizes: &Sizes) -> (f64, f64) {
+/// Builds a tenant with the given live tasks and agents, snapshots it (or not: then recovery replays every
+/// command from the tenant's first snapshot), and times a cold recovery.
+fn recovery(store_url: &str, sizes: &Sizes, tenant: &str, final_snapshot: bool) -> (f64, f64) {
     let build_started = Instant::now();
     {
         let store = Store::open(store_url).expect("open");
-        let mut journal = Journal::open(&store, "bench-restart", options()).expect("journal");
+        let mut journal = Journal::open(&store, tenant, options()).expect("journal");
         let now = Time::from_secs(10);
         let services: Vec<ServiceId> = (0..100)
             .map(|s| ServiceId(Uuid::from_u128(10 + s)))
@@ -113,13 +114,15 @@ fn recovery(store_url: &str, sizes: &Sizes) -> (f64, f64) {
             last = exec(&mut journal, &store, now, Command::CreateTask(spec));
         }
         last.wait_blocking().expect("durable");
-        journal.snapshot(&store).wait_blocking().expect("snapshot");
+        if final_snapshot {
+            journal.snapshot(&store).wait_blocking().expect("snapshot");
+        }
         assert_eq!(journal.engine().n_live_tasks() as u64, sizes.live_tasks);
     }
     let build = build_started.elapsed().as_secs_f64();
     let started = Instant::now();
     let store = Store::open(store_url).expect("reopen");
-    let journal = Journal::open(&store, "bench-restart", options()).expect("recover");
+    let journal = Journal::open(&store, tenant, options()).expect("recover");
     let recover = started.elapsed().as_secs_f64();
     assert_eq!(journal.engine().n_live_tasks() as u64, sizes.live_tasks);
     (build, recover)
@@ -166,8 +169,13 @@ fn main() {
         }
     }
     println!(
-        "{:<10} {:>22} {:>10} {:>24} {:>14}",
-        "backend", "durable creations/s", "commits", "recovery (tasks/agents)", "recovery time"
+        "{:<10} {:>22} {:>10} {:>24} {:>14} {:>22}",
+        "backend",
+        "durable creations/s",
+        "commits",
+        "recovery (tasks/agents)",
+        "recovery time",
+        "replaying every command"
     );
     for (name, url) in targets {
         let store = Store::open(&url).expect("open");
@@ -177,14 +185,18 @@ fn main() {
             .commits
             .load(std::sync::atomic::Ordering::Relaxed);
         drop(store);
-        let (_build, recover) = recovery(&url, &sizes);
+        let (_build, recover) = recovery(&url, &sizes, "bench-restart", true);
+        let (_build, replay) = recovery(&url, &sizes, "bench-replay", false);
+        let n_commands = sizes.live_tasks + sizes.agents + 100;
         println!(
-            "{:<10} {:>22.0} {:>10} {:>24} {:>13.3}s",
+            "{:<10} {:>22.0} {:>10} {:>24} {:>13.3}s {:>14.3}s ({} commands)",
             name,
             rate,
             commits,
             format!("{}/{}", sizes.live_tasks, sizes.agents),
-            recover
+            recover,
+            replay,
+            n_commands
         );
     }
 }

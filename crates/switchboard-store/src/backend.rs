@@ -36,8 +36,19 @@ pub(crate) struct RawRecovered {
 pub(crate) trait Backend: Send {
     /// Writes the batches in one transaction: all or nothing, durable when it returns `Ok`.
     fn write(&mut self, batches: &[EncodedBatch]) -> Result<(), StoreError>;
-    /// The latest snapshot and later commands of a tenant.
-    fn load(&mut self, tenant: &str) -> Result<RawRecovered, StoreError>;
+    /// The commands of a tenant after `after`, and the highest stored event sequence. The snapshot field of the
+    /// result is left empty: snapshots are read with `load_snapshot`, possibly on another connection.
+    fn load(&mut self, tenant: &str, after: i64) -> Result<RawRecovered, StoreError>;
+    /// The latest snapshot of a tenant: (command_seq, body).
+    fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError>;
+    /// Replaces the tenant's snapshot.
+    fn write_snapshot(
+        &mut self,
+        tenant: &str,
+        row: &crate::codec::SnapshotRow,
+    ) -> Result<(), StoreError>;
+    /// Deletes the tenant's logged commands with sequence in `from..=to`; returns how many.
+    fn trim_commands(&mut self, tenant: &str, from: i64, to: i64) -> Result<u64, StoreError>;
     /// Every tenant that has stored anything.
     fn tenants(&mut self) -> Result<Vec<String>, StoreError>;
     /// Event bodies with sequence above `after`, in order, at most `limit`.

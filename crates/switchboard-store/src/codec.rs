@@ -40,13 +40,22 @@ pub(crate) struct SnapshotRow {
     pub body: String,
 }
 
+pub(crate) fn encode_snapshot(
+    record: &crate::records::SnapshotRecord,
+) -> Result<SnapshotRow, StoreError> {
+    Ok(SnapshotRow {
+        command_seq: record.command_seq as i64,
+        event_seq: record.snapshot.event_seq as i64,
+        body: to_json(&record.snapshot)?,
+    })
+}
+
 /// A batch in row form, ready for one transaction.
 pub(crate) struct EncodedBatch {
     pub tenant: String,
     pub commands: Vec<CommandRow>,
     pub events: Vec<EventRow>,
     pub history: Vec<HistoryRow>,
-    pub snapshot: Option<SnapshotRow>,
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -97,20 +106,11 @@ pub(crate) fn encode_batch(batch: Batch) -> Result<EncodedBatch, StoreError> {
             body: to_json(event)?,
         });
     }
-    let snapshot = match &batch.snapshot {
-        Some(record) => Some(SnapshotRow {
-            command_seq: record.command_seq as i64,
-            event_seq: record.snapshot.event_seq as i64,
-            body: to_json(&record.snapshot)?,
-        }),
-        None => None,
-    };
     Ok(EncodedBatch {
         tenant: batch.tenant,
         commands,
         events,
         history,
-        snapshot,
     })
 }
 

@@ -25,7 +25,7 @@ impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
             config: EngineConfig::default(),
-            snapshot_every: 50_000,
+            snapshot_every: 500_000,
         }
     }
 }
@@ -47,6 +47,10 @@ pub struct Journal {
     engine: Engine,
     command_seq: u64,
     since_snapshot: u64,
+    /// The command sequence of the last snapshot queued.
+    snapshot_seq: u64,
+    /// How many times this journal reloaded from the log; snapshots of an older generation are never written.
+    generation: u64,
     options: JournalOptions,
     /// Set by the store when one of this journal's writes failed: the engine is ahead of the log.
     failed: Arc<AtomicBool>,
@@ -66,20 +70,15 @@ impl Journal {
     ) -> Result<Journal, StoreError> {
         let failed = Arc::new(AtomicBool::new(false));
         let recovered = store.load(tenant)?;
-        let (engine, command_seq) = match recovered.snapshot {
+        let (engine, command_seq, snapshot_seq) = match recovered.snapshot {
             None if recovered.commands.is_empty() => {
                 let engine = Engine::new(options.config.clone());
-                let batch = Batch {
-                    tenant: tenant.to_string(),
-                    commands: Vec::new(),
-                    events: Vec::new(),
-                    snapshot: Some(SnapshotRecord {
-                        command_seq: 0,
-                        snapshot: engine.snapshot(),
-                    }),
+                let record = SnapshotRecord {
+                    command_seq: 0,
+                    snapshot: engine.snapshot(),
                 };
-                store.submit(batch).wait_blocking()?;
-                (engine, 0)
+                store.snapshot(tenant, 0, record, 0).wait_blocking()?;
+                (engine, 0, 0)
             }
             None => {
                 return Err(StoreError::Corrupt(format!(
@@ -87,6 +86,7 @@ impl Journal {
                 )))
             }
             Some(snapshot_record) => {
+                let snapshot_seq = snapshot_record.command_seq;
                 let mut engine =
                     Engine::restore(snapshot_record.snapshot).map_err(restore_error)?;
                 let mut command_seq = snapshot_record.command_seq;
@@ -110,7 +110,7 @@ impl Journal {
                         recovered.last_event_seq
                     )));
                 }
-                (engine, command_seq)
+                (engine, command_seq, snapshot_seq)
             }
         };
         Ok(Journal {
@@ -118,6 +118,8 @@ impl Journal {
             engine,
             command_seq,
             since_snapshot: 0,
+            snapshot_seq,
+            generation: 0,
             options,
             failed,
         })
@@ -147,9 +149,11 @@ impl Journal {
     /// accept this tenant's writes again.
     pub fn reload(&mut self, store: &Store) -> Result<(), StoreError> {
         let reopened = Journal::open(store, &self.tenant, self.options.clone())?;
-        store.reset(&self.tenant)?;
+        self.generation += 1;
+        store.reset(&self.tenant, self.generation)?;
         self.engine = reopened.engine;
         self.command_seq = reopened.command_seq;
+        self.snapshot_seq = reopened.snapshot_seq;
         self.since_snapshot = 0;
         self.failed.store(false, Ordering::SeqCst);
         Ok(())
@@ -181,15 +185,6 @@ impl Journal {
         }
         self.command_seq += 1;
         self.since_snapshot += 1;
-        let snapshot = if self.since_snapshot >= self.options.snapshot_every {
-            self.since_snapshot = 0;
-            Some(SnapshotRecord {
-                command_seq: self.command_seq,
-                snapshot: self.engine.snapshot(),
-            })
-        } else {
-            None
-        };
         let batch = Batch {
             tenant: self.tenant.clone(),
             commands: vec![CommandRecord {
@@ -198,9 +193,13 @@ impl Journal {
                 command: logged,
             }],
             events: events.clone(),
-            snapshot,
         };
         let durable = store.submit_with_flag(batch, Some(self.failed.clone()));
+        if self.since_snapshot >= self.options.snapshot_every {
+            // Copying the state is the only part done here; encoding and storing happen on the store's snapshot
+            // thread once this command is durable, without holding up commits.
+            drop(self.snapshot(store));
+        }
         Ok(Execution {
             result,
             events,
@@ -208,21 +207,15 @@ impl Journal {
         })
     }
 
-    /// Writes a snapshot of the current state (for example before a graceful shutdown), so the next start
-    /// replays nothing.
+    /// Queues a snapshot of the current state (also before a graceful shutdown, so the next start replays
+    /// nothing). The returned `Pending` resolves when it is stored.
     pub fn snapshot(&mut self, store: &Store) -> Pending {
         self.since_snapshot = 0;
-        store.submit_with_flag(
-            Batch {
-                tenant: self.tenant.clone(),
-                commands: Vec::new(),
-                events: Vec::new(),
-                snapshot: Some(SnapshotRecord {
-                    command_seq: self.command_seq,
-                    snapshot: self.engine.snapshot(),
-                }),
-            },
-            Some(self.failed.clone()),
-        )
+        let record = SnapshotRecord {
+            command_seq: self.command_seq,
+            snapshot: self.engine.snapshot(),
+        };
+        let previous = std::mem::replace(&mut self.snapshot_seq, self.command_seq);
+        store.snapshot(&self.tenant, self.generation, record, previous)
     }
 }

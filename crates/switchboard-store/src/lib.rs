@@ -65,13 +65,58 @@ impl Pending {
     }
 }
 
-/// An open store: a writer thread for durable writes and a connection for reads.
+/// An open store: a writer thread for durable writes, a snapshotter thread that writes snapshots on a
+/// connection of its own (so encoding and storing a large snapshot never holds up commits), and a connection for
+/// reads. On SQLite, snapshots live in a sibling file (`PATH-snapshots`) so their writes do not take the main
+/// database's write lock.
 pub struct Store {
     url: StoreUrl,
     requests: Mutex<Option<Sender<Request>>>,
+    snapshots: Mutex<Option<Sender<SnapshotJob>>>,
     reader: Mutex<Box<dyn Backend>>,
+    snapshot_reader: Mutex<Box<dyn Backend>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    snapshotter: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<StoreStats>,
+}
+
+struct SnapshotJob {
+    tenant: String,
+    generation: u64,
+    record: SnapshotRecord,
+    /// The command sequence of the tenant's previous snapshot: commands after it up to this one are trimmed.
+    previous_seq: u64,
+    ack: oneshot::Sender<Result<(), StoreError>>,
+}
+
+fn run_snapshotter(
+    mut backend: Box<dyn Backend>,
+    jobs: std::sync::mpsc::Receiver<SnapshotJob>,
+    writer: Sender<Request>,
+) {
+    for job in jobs {
+        let result = (|| {
+            // Only a state whose every change is durable may become a snapshot.
+            let (ack, barrier) = oneshot::channel();
+            writer
+                .send(Request::Barrier {
+                    tenant: job.tenant.clone(),
+                    generation: job.generation,
+                    ack,
+                })
+                .map_err(|_| StoreError::Closed)?;
+            barrier.blocking_recv().unwrap_or(Err(StoreError::Closed))?;
+            let row = codec::encode_snapshot(&job.record)?;
+            backend.write_snapshot(&job.tenant, &row)?;
+            let _ = writer.send(Request::Trim {
+                tenant: job.tenant.clone(),
+                from: job.previous_seq as i64 + 1,
+                to: job.record.command_seq as i64,
+            });
+            Ok(())
+        })();
+        let _ = job.ack.send(result);
+    }
 }
 
 impl Store {
@@ -80,16 +125,33 @@ impl Store {
     pub fn open(url: &str) -> Result<Store, StoreError> {
         let url = StoreUrl::parse(url)?;
         let redacted = url.redacted();
-        let (write_backend, read_backend): (Box<dyn Backend>, Box<dyn Backend>) = match &url {
-            StoreUrl::Sqlite(path) => (
-                Box::new(sqlite::Sqlite::open(path, &redacted)?),
-                Box::new(sqlite::Sqlite::open(path, &redacted)?),
-            ),
-            StoreUrl::Postgres(full) => (
-                Box::new(postgres::Postgres::open(full, &redacted)?),
-                Box::new(postgres::Postgres::open(full, &redacted)?),
-            ),
-        };
+        // Four connections: the writer's, reads', the snapshotter's and snapshot reads'.
+        type Connections = (
+            Box<dyn Backend>,
+            Box<dyn Backend>,
+            Box<dyn Backend>,
+            Box<dyn Backend>,
+        );
+        let (write_backend, read_backend, snapshot_backend, snapshot_reader): Connections =
+            match &url {
+                StoreUrl::Sqlite(path) => {
+                    let mut snapshot_path = path.clone().into_os_string();
+                    snapshot_path.push("-snapshots");
+                    let snapshot_path = std::path::PathBuf::from(snapshot_path);
+                    (
+                        Box::new(sqlite::Sqlite::open(path, &redacted)?),
+                        Box::new(sqlite::Sqlite::open(path, &redacted)?),
+                        Box::new(sqlite::Sqlite::open(&snapshot_path, &redacted)?),
+                        Box::new(sqlite::Sqlite::open(&snapshot_path, &redacted)?),
+                    )
+                }
+                StoreUrl::Postgres(full) => (
+                    Box::new(postgres::Postgres::open(full, &redacted)?),
+                    Box::new(postgres::Postgres::open(full, &redacted)?),
+                    Box::new(postgres::Postgres::open(full, &redacted)?),
+                    Box::new(postgres::Postgres::open(full, &redacted)?),
+                ),
+            };
         let (sender, receiver) = std::sync::mpsc::channel();
         let stats = Arc::new(StoreStats::default());
         let writer_stats = stats.clone();
@@ -97,11 +159,22 @@ impl Store {
             .name("switchboard-store-writer".into())
             .spawn(move || writer::run(write_backend, receiver, writer_stats))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        let (job_sender, jobs) = std::sync::mpsc::channel();
+        let snapshot_writer = sender.clone();
+        let snapshotter = std::thread::Builder::new()
+            .name("switchboard-store-snapshots".into())
+            .spawn(move || run_snapshotter(snapshot_backend, jobs, snapshot_writer))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the snapshot thread: {e}"))
+            })?;
         Ok(Store {
             url,
             requests: Mutex::new(Some(sender)),
+            snapshots: Mutex::new(Some(job_sender)),
             reader: Mutex::new(read_backend),
+            snapshot_reader: Mutex::new(snapshot_reader),
             writer: Mutex::new(Some(writer)),
+            snapshotter: Mutex::new(Some(snapshotter)),
             stats,
         })
     }
@@ -155,10 +228,48 @@ impl Store {
         }
     }
 
-    pub(crate) fn reset(&self, tenant: &str) -> Result<(), StoreError> {
+    pub(crate) fn reset(&self, tenant: &str, generation: u64) -> Result<(), StoreError> {
         self.send(Request::Reset {
             tenant: tenant.to_string(),
+            generation,
         })
+    }
+
+    /// Queues a snapshot of a tenant. It is written once every change it contains is durable, and only if the
+    /// tenant has not reloaded since (`generation`); then the commands it covers (after `previous_seq`) are
+    /// trimmed from the log. Resolves when the snapshot is stored.
+    pub(crate) fn snapshot(
+        &self,
+        tenant: &str,
+        generation: u64,
+        record: SnapshotRecord,
+        previous_seq: u64,
+    ) -> Pending {
+        let (ack, receiver) = oneshot::channel();
+        let job = SnapshotJob {
+            tenant: tenant.to_string(),
+            generation,
+            record,
+            previous_seq,
+            ack,
+        };
+        let sent = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|jobs| jobs.send(job).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            let (ack, receiver) = oneshot::channel();
+            let _ = ack.send(Err(StoreError::Closed));
+            return Pending {
+                receiver: Some(receiver),
+            };
+        }
+        Pending {
+            receiver: Some(receiver),
+        }
     }
 
     fn read<T>(
@@ -171,7 +282,14 @@ impl Store {
 
     /// The latest snapshot of a tenant and the commands logged after it.
     pub fn load(&self, tenant: &str) -> Result<Recovered, StoreError> {
-        let raw = self.read(|backend| backend.load(tenant))?;
+        let stored = self
+            .snapshot_reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .load_snapshot(tenant)?;
+        let after = stored.as_ref().map(|(seq, _)| *seq).unwrap_or(0);
+        let mut raw = self.read(|backend| backend.load(tenant, after))?;
+        raw.snapshot = stored;
         let snapshot = match raw.snapshot {
             Some((command_seq, body)) => Some(SnapshotRecord {
                 command_seq: command_seq as u64,
@@ -265,8 +383,21 @@ impl Store {
         self.read(|backend| backend.revoke_key(id_or_name, at.as_micros()))
     }
 
-    /// Stops accepting writes, waits until every queued write is committed, and stops the writer thread.
+    /// Stops accepting writes, waits until every queued snapshot and write is committed, and stops the threads.
     pub fn close(&self) {
+        // The snapshotter holds a sender to the writer: stop it first so the writer sees the end of its queue.
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(snapshotter) = self
+            .snapshotter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = snapshotter.join();
+        }
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -23,8 +23,6 @@ struct Statements {
     commands: postgres::Statement,
     events: postgres::Statement,
     history: postgres::Statement,
-    snapshot: postgres::Statement,
-    trim: postgres::Statement,
 }
 
 impl Statements {
@@ -50,12 +48,6 @@ impl Statements {
                    service = EXCLUDED.service, agent = EXCLUDED.agent, reason = EXCLUDED.reason, \
                    created = EXCLUDED.created, terminated = EXCLUDED.terminated, body = EXCLUDED.body",
             )?,
-            snapshot: client.prepare(
-                "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
-                   event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
-            )?,
-            trim: client.prepare("DELETE FROM commands WHERE tenant = $1 AND seq <= $2")?,
         })
     }
 }
@@ -276,20 +268,6 @@ impl Postgres {
                 )
                 .map_err(err("store task history"))?;
             }
-            if let Some(snapshot) = group.iter().rev().find_map(|b| b.snapshot.as_ref()) {
-                tx.execute(
-                    &statements.snapshot,
-                    &[
-                        tenant,
-                        &snapshot.command_seq,
-                        &snapshot.event_seq,
-                        &snapshot.body,
-                    ],
-                )
-                .map_err(err("store a snapshot"))?;
-                tx.execute(&statements.trim, &[tenant, &snapshot.command_seq])
-                    .map_err(err("trim the command log"))?;
-            }
             start = end;
         }
         tx.commit().map_err(err("commit"))?;
@@ -314,7 +292,7 @@ impl Backend for Postgres {
         result
     }
 
-    fn load(&mut self, tenant: &str) -> Result<RawRecovered, StoreError> {
+    fn load(&mut self, tenant: &str, after: i64) -> Result<RawRecovered, StoreError> {
         let url = self.redacted.clone();
         let err = |context: &'static str| {
             let url = url.clone();
@@ -326,14 +304,6 @@ impl Backend for Postgres {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .start()
             .map_err(err("begin a read"))?;
-        let snapshot = tx
-            .query_opt(
-                "SELECT command_seq, body FROM snapshots WHERE tenant = $1",
-                &[&tenant],
-            )
-            .map_err(err("read the snapshot"))?
-            .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)));
-        let after = snapshot.as_ref().map(|(seq, _)| *seq).unwrap_or(0);
         let commands = tx
             .query(
                 "SELECT seq, at, body FROM commands WHERE tenant = $1 AND seq > $2 ORDER BY seq",
@@ -349,10 +319,49 @@ impl Backend for Postgres {
             .get(0);
         tx.commit().map_err(err("end a read"))?;
         Ok(RawRecovered {
-            snapshot,
+            snapshot: None,
             commands,
             last_event_seq: last_event_seq.unwrap_or(0),
         })
+    }
+
+    fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let url = self.redacted.clone();
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT command_seq, body FROM snapshots WHERE tenant = $1",
+                &[&tenant],
+            )
+            .map_err(|e| map_error(&url, "read the snapshot", e))?
+            .map(|row| (row.get(0), row.get(1))))
+    }
+
+    fn write_snapshot(
+        &mut self,
+        tenant: &str,
+        row: &crate::codec::SnapshotRow,
+    ) -> Result<(), StoreError> {
+        let url = self.redacted.clone();
+        self.client()?
+            .execute(
+                "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
+                   event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
+                &[&tenant, &row.command_seq, &row.event_seq, &row.body],
+            )
+            .map_err(|e| map_error(&url, "store a snapshot", e))?;
+        Ok(())
+    }
+
+    fn trim_commands(&mut self, tenant: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+        let url = self.redacted.clone();
+        self.client()?
+            .execute(
+                "DELETE FROM commands WHERE tenant = $1 AND seq >= $2 AND seq <= $3",
+                &[&tenant, &from, &to],
+            )
+            .map_err(|e| map_error(&url, "trim the command log", e))
     }
 
     fn tenants(&mut self) -> Result<Vec<String>, StoreError> {

@@ -32,8 +32,6 @@ pub struct Batch {
     pub commands: Vec<CommandRecord>,
     /// Events they produced, in order. Terminations also land in the task history.
     pub events: Vec<Event>,
-    /// A new snapshot; older commands are then dropped from the log.
-    pub snapshot: Option<SnapshotRecord>,
 }
 
 /// What recovering a tenant needs: the latest snapshot and the commands logged after it.

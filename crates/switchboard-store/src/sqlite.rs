@@ -205,47 +205,19 @@ impl Backend for Sqlite {
                         ])
                         .map_err(err("store task history"))?;
                 }
-                if let Some(snapshot) = &batch.snapshot {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO snapshots (tenant, command_seq, event_seq, body) \
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params![
-                            batch.tenant,
-                            snapshot.command_seq,
-                            snapshot.event_seq,
-                            snapshot.body
-                        ],
-                    )
-                    .map_err(err("store a snapshot"))?;
-                    tx.execute(
-                        "DELETE FROM commands WHERE tenant = ?1 AND seq <= ?2",
-                        params![batch.tenant, snapshot.command_seq],
-                    )
-                    .map_err(err("trim the command log"))?;
-                }
             }
         }
         tx.commit().map_err(err("commit"))?;
         Ok(())
     }
 
-    fn load(&mut self, tenant: &str) -> Result<RawRecovered, StoreError> {
+    fn load(&mut self, tenant: &str, after: i64) -> Result<RawRecovered, StoreError> {
         let url = self.url.clone();
         let err = |context: &'static str| {
             let url = url.clone();
             move |e| map_error(&url, context, e)
         };
         let tx = self.conn.transaction().map_err(err("begin a read"))?;
-        let snapshot: Option<(i64, String)> = match tx.query_row(
-            "SELECT command_seq, body FROM snapshots WHERE tenant = ?1",
-            [tenant],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        ) {
-            Ok(found) => Some(found),
-            Err(rusqlite::Error::QueryReturnedNoRows) => None,
-            Err(e) => return Err(map_error(&self.url, "read the snapshot", e)),
-        };
-        let after = snapshot.as_ref().map(|(seq, _)| *seq).unwrap_or(0);
         let commands = {
             let mut stmt = tx
                 .prepare("SELECT seq, at, body FROM commands WHERE tenant = ?1 AND seq > ?2 ORDER BY seq")
@@ -266,10 +238,47 @@ impl Backend for Sqlite {
             )
             .map_err(err("read the last event"))?;
         Ok(RawRecovered {
-            snapshot,
+            snapshot: None,
             commands,
             last_event_seq: last_event_seq.unwrap_or(0),
         })
+    }
+
+    fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        match self.conn.query_row(
+            "SELECT command_seq, body FROM snapshots WHERE tenant = ?1",
+            [tenant],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        ) {
+            Ok(found) => Ok(Some(found)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(map_error(&self.url, "read the snapshot", e)),
+        }
+    }
+
+    fn write_snapshot(
+        &mut self,
+        tenant: &str,
+        row: &crate::codec::SnapshotRow,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO snapshots (tenant, command_seq, event_seq, body) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, row.command_seq, row.event_seq, row.body],
+            )
+            .map_err(|e| map_error(&self.url, "store a snapshot", e))?;
+        Ok(())
+    }
+
+    fn trim_commands(&mut self, tenant: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM commands WHERE tenant = ?1 AND seq >= ?2 AND seq <= ?3",
+                params![tenant, from, to],
+            )
+            .map_err(|e| map_error(&self.url, "trim the command log", e))?;
+        Ok(deleted as u64)
     }
 
     fn tenants(&mut self) -> Result<Vec<String>, StoreError> {

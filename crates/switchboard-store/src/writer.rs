@@ -2,7 +2,7 @@
 //! commits them in one transaction, then acknowledges each. While a commit is being synced, new writes queue up
 //! and form the next group, so batching grows with load without any artificial delay.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -25,8 +25,17 @@ pub(crate) enum Request {
         failed: Option<Arc<AtomicBool>>,
         ack: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// The tenant's owner reloaded from the log: accept its writes again.
-    Reset { tenant: String },
+    /// The tenant's owner reloaded from the log (its `generation`-th reload): accept its writes again.
+    Reset { tenant: String, generation: u64 },
+    /// Resolves once every write queued before it is committed: `Ok` if the tenant's writes all succeeded and it
+    /// has not reloaded since `generation`, so a snapshot taken at that point holds only durable changes.
+    Barrier {
+        tenant: String,
+        generation: u64,
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Deletes logged commands `from..=to` (covered by a durable snapshot), a chunk at a time between commits.
+    Trim { tenant: String, from: i64, to: i64 },
     Prune {
         events_before: i64,
         history_before: i64,
@@ -49,6 +58,9 @@ pub struct StoreStats {
     pub last_commit_micros: AtomicU64,
 }
 
+/// Commands deleted per chunk when trimming, so a trim never holds up commits for long.
+const TRIM_CHUNK: i64 = 2_000;
+
 pub(crate) fn run(
     mut backend: Box<dyn Backend>,
     requests: Receiver<Request>,
@@ -57,13 +69,23 @@ pub(crate) fn run(
     // Tenants whose write failed: their later writes depend on state that is not durable, so they are refused
     // until the owner reloads from the log and sends `Reset`.
     let mut fenced: BTreeSet<String> = BTreeSet::new();
+    let mut generations: BTreeMap<String, u64> = BTreeMap::new();
+    let mut trims: VecDeque<(String, i64, i64)> = VecDeque::new();
     loop {
-        let first = match requests.recv() {
-            Ok(request) => request,
-            Err(_) => return,
+        let first = if trims.is_empty() {
+            match requests.recv() {
+                Ok(request) => Some(request),
+                Err(_) => return,
+            }
+        } else {
+            match requests.try_recv() {
+                Ok(request) => Some(request),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            }
         };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        let mut group: Vec<Request> = first.into_iter().collect();
+        while !group.is_empty() && group.len() < MAX_GROUP {
             match requests.try_recv() {
                 Ok(request) => group.push(request),
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
@@ -71,10 +93,22 @@ pub(crate) fn run(
         }
         let mut encoded = Vec::new();
         let mut waiting = Vec::new();
+        let mut barriers = Vec::new();
         for request in group {
             match request {
-                Request::Reset { tenant } => {
+                Request::Reset { tenant, generation } => {
                     fenced.remove(&tenant);
+                    generations.insert(tenant, generation);
+                }
+                Request::Barrier {
+                    tenant,
+                    generation,
+                    ack,
+                } => barriers.push((tenant, generation, ack)),
+                Request::Trim { tenant, from, to } => {
+                    if from <= to {
+                        trims.push_back((tenant, from, to));
+                    }
                 }
                 Request::Prune {
                     events_before,
@@ -112,35 +146,47 @@ pub(crate) fn run(
                 }
             }
         }
-        if encoded.is_empty() {
-            continue;
-        }
-        let started = Instant::now();
-        let result = backend.write(&encoded);
-        let micros = started.elapsed().as_micros() as u64;
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
-        stats.last_commit_micros.store(micros, Ordering::Relaxed);
-        match &result {
-            Ok(()) => {
-                stats
-                    .writes
-                    .fetch_add(waiting.len() as u64, Ordering::Relaxed);
-            }
-            Err(_) => {
-                stats
-                    .failed_writes
-                    .fetch_add(waiting.len() as u64, Ordering::Relaxed);
-            }
-        }
-        for (tenant, failed, ack) in waiting {
-            if result.is_err() {
-                fenced.insert(tenant);
-                if let Some(flag) = &failed {
-                    flag.store(true, Ordering::SeqCst);
+        if !encoded.is_empty() {
+            let started = Instant::now();
+            let result = backend.write(&encoded);
+            let micros = started.elapsed().as_micros() as u64;
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
+            stats.last_commit_micros.store(micros, Ordering::Relaxed);
+            let counter = if result.is_ok() {
+                &stats.writes
+            } else {
+                &stats.failed_writes
+            };
+            counter.fetch_add(waiting.len() as u64, Ordering::Relaxed);
+            for (tenant, failed, ack) in waiting {
+                if result.is_err() {
+                    fenced.insert(tenant);
+                    if let Some(flag) = &failed {
+                        flag.store(true, Ordering::SeqCst);
+                    }
                 }
+                let _ = ack.send(result.clone());
             }
-            let _ = ack.send(result.clone());
+        }
+        for (tenant, generation, ack) in barriers {
+            let current = generations.get(&tenant).copied().unwrap_or(0);
+            let answer = if fenced.contains(&tenant) || current != generation {
+                Err(StoreError::Unavailable(format!(
+                    "tenant '{tenant}' has unacknowledged changes; no snapshot of them is taken"
+                )))
+            } else {
+                Ok(())
+            };
+            let _ = ack.send(answer);
+        }
+        // One chunk of trimming per round; a failure only leaves old commands in place, which recovery ignores.
+        if let Some((tenant, from, to)) = trims.pop_front() {
+            let end = to.min(from + TRIM_CHUNK - 1);
+            let _ = backend.trim_commands(&tenant, from, end);
+            if end < to {
+                trims.push_front((tenant, end + 1, to));
+            }
         }
     }
 }

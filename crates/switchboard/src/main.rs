@@ -55,6 +55,9 @@ enum Commands {
         /// Days to keep stored events and terminated tasks (0 keeps them forever).
         #[arg(long, env = "SWITCHBOARD_RETENTION_DAYS", default_value_t = 90)]
         retention_days: u32,
+        /// Write a snapshot of a tenant after this many commands; a restart replays at most that many.
+        #[arg(long, env = "SWITCHBOARD_SNAPSHOT_EVERY", default_value_t = 500_000)]
+        snapshot_every: u64,
     },
     /// Manage API keys.
     Keys {
@@ -132,7 +135,15 @@ fn main() -> ExitCode {
             admin_key,
             log_format,
             retention_days,
-        } => serve(listen, &db, admin_key, log_format, retention_days),
+            snapshot_every,
+        } => serve(
+            listen,
+            &db,
+            admin_key,
+            log_format,
+            retention_days,
+            snapshot_every,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -269,6 +280,7 @@ fn serve(
     admin_key: Option<String>,
     log_format: LogFormat,
     retention_days: u32,
+    snapshot_every: u64,
 ) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -285,6 +297,10 @@ fn serve(
     let config = ServerConfig {
         retention: (retention_days > 0)
             .then(|| switchboard_core::Span::from_secs(i64::from(retention_days) * 86_400)),
+        journal: switchboard_store::JournalOptions {
+            snapshot_every: snapshot_every.max(1),
+            ..Default::default()
+        },
         ..ServerConfig::default()
     };
     let (state, created) = AppState::open(store, clock, config, admin_key.as_deref())

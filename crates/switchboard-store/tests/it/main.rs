@@ -70,6 +70,14 @@ impl TestDb {
         }
     }
 
+    /// Another fresh, empty database of the same backend.
+    pub fn fresh_like(other: &TestDb) -> TestDb {
+        match other {
+            TestDb::Sqlite { .. } => TestDb::sqlite(),
+            TestDb::Postgres { admin_url, .. } => TestDb::postgres(admin_url),
+        }
+    }
+
     /// Runs SQL directly against this database (to inject faults or inspect tables).
     pub fn execute(&self, sql: &str) {
         match self {
