@@ -203,9 +203,27 @@ pub fn routes() -> Router<AppState> {
             .route(
                 &format!("/{version}/users/{{user}}/setpresence"),
                 post(set_presence),
+            )
+            .route(
+                &format!("/{version}/tasks/{{task}}/transfer"),
+                post(transfer_task),
             );
     }
+    // v2.0 only (seed 002).
     router
+        .route("/v2.0/users/{user}/setAbsent", post(set_absent))
+        .route("/v2.0/users/{user}/unsetAbsent", post(unset_absent))
+        .route(
+            "/v2.0/users/{user}/setActiveProfile",
+            post(set_active_profile),
+        )
+        .route("/v2.0/users/{user}/addBlockTask", post(add_block_task))
+        .route("/v2.0/usersStates", get(users_states))
+        .route("/v2.0/usersStates/{user}", get(user_state))
+        .route(
+            "/v2.0/services/{service}/usersStates",
+            get(service_users_states),
+        )
 }
 
 // ----- identifiers -------------------------------------------------------------------------------------------
@@ -893,6 +911,222 @@ async fn set_presence(
         .command(&tenant, Command::SetPresence { agent, presence })
         .await?;
     Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// Reads a string field from a JSON body given under one of several names, or from a bare JSON string.
+fn body_field(body: &Option<Value>, names: &[&str]) -> Option<String> {
+    match body {
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(Value::Object(map)) => names
+            .iter()
+            .find_map(|name| map.get(*name).and_then(|v| v.as_str()).map(str::to_string)),
+        _ => None,
+    }
+}
+
+async fn set_absent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
+    let body: Option<Value> = optional_json(&body)?;
+    let reason = body_field(&body, &["NotReadyReason", "Reason", "AbsentReason"])
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("Give the reason as {\"NotReadyReason\": \"Lunch\"}.")
+        })?;
+    if reason.len() > 100 {
+        return Err(ApiError::invalid(
+            "NotReadyReason is longer than 100 characters",
+        ));
+    }
+    user_command(&state, &caller, &identifier, |agent| Command::SetAbsent {
+        agent,
+        reason,
+    })
+    .await
+}
+
+async fn unset_absent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    user_command(&state, &caller, &identifier, Command::UnsetAbsent).await
+}
+
+async fn set_active_profile(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
+    let body: Option<Value> = optional_json(&body)?;
+    let name = query
+        .get("profile")
+        .cloned()
+        .or_else(|| body_field(&body, &["Profile", "ProfileName", "Name"]))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Give the profile as {\"Profile\": \"Night Shift\"} or ?profile=.",
+            )
+        })?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let (agent, profile) = state.read(&tenant, |engine| -> Result<_, ApiError> {
+        let agent = find_user(engine, &identifier)?;
+        let profile = engine
+            .profiles()
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(&name) || p.id.0.to_string() == name)
+            .map(|p| p.id)
+            .ok_or_else(|| {
+                ApiError::not_found("ProfileNotFound", format!("No profile '{name}'."))
+            })?;
+        Ok((agent, profile))
+    })?;
+    state
+        .command(&tenant, Command::SetActiveProfile { agent, profile })
+        .await?;
+    let dto = state.read(&tenant, |engine| user_dtos(engine, [agent]).remove(0));
+    Ok(Json(dto).into_response())
+}
+
+async fn add_block_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let agent = state.read(&tenant, |engine| find_user(engine, &identifier))?;
+    let task = TaskId(uuid::Uuid::new_v4());
+    state
+        .command(&tenant, Command::AddBlockTask { agent, task })
+        .await?;
+    Ok(Json(task.to_string()).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TransferBody {
+    service: Option<String>,
+    user: Option<String>,
+}
+
+async fn transfer_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Body(body): Body<TransferBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let task = live_task(&state, &tenant, &identifier).await?;
+    let command = state.read(&tenant, |engine| -> Result<Command, ApiError> {
+        match (&body.service, &body.user) {
+            (Some(service), None) => Ok(Command::TransferToService {
+                task,
+                service: find_service(engine, service)?,
+            }),
+            (None, Some(user)) => Ok(Command::TransferToAgent {
+                task,
+                agent: find_user(engine, user)?,
+            }),
+            _ => Err(ApiError::bad_request(
+                "Give exactly one of 'Service' or 'User' to transfer to.",
+            )),
+        }
+    })?;
+    state.command(&tenant, command).await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// A user's live state (`usersStates`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserStateDto {
+    id: String,
+    sip_uri: String,
+    presence_state: String,
+    is_selectable: bool,
+    not_selectable_reason: Option<String>,
+    not_ready_reason: Option<String>,
+    is_blocked_by_luware_api: bool,
+    current_profile: Option<String>,
+    agent_state: String,
+    state_since: String,
+    tasks: Vec<String>,
+}
+
+fn user_states(engine: &Engine, agents: impl IntoIterator<Item = AgentId>) -> Vec<UserStateDto> {
+    agents
+        .into_iter()
+        .filter_map(|agent| engine.agent_info(agent))
+        .map(|info| {
+            let user = UserDto::from_agent(engine, &info);
+            UserStateDto {
+                id: user.id,
+                sip_uri: user.sip_uri,
+                presence_state: user.presence_state,
+                is_selectable: user.is_selectable,
+                not_selectable_reason: user.not_selectable_reason,
+                not_ready_reason: user.not_ready_reason,
+                is_blocked_by_luware_api: user.is_blocked_by_luware_api,
+                current_profile: user.current_profile,
+                agent_state: info.state.xuc_name().to_string(),
+                state_since: lucs_timestamp(info.state_since),
+                tasks: info.tasks.iter().map(|t| t.to_string()).collect(),
+            }
+        })
+        .collect()
+}
+
+async fn users_states(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let items = state.read(&tenant, |engine| user_states(engine, engine.agents()));
+    list_response(ApiVersion::V2, &paging, items)
+}
+
+async fn user_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let dto = state.read(&tenant, |engine| -> Result<UserStateDto, ApiError> {
+        let agent = find_user(engine, &identifier)?;
+        Ok(user_states(engine, [agent]).remove(0))
+    })?;
+    Ok(Json(dto).into_response())
+}
+
+async fn service_users_states(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserControl])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let items = state.read(&tenant, |engine| -> Result<Vec<UserStateDto>, ApiError> {
+        let service = find_service(engine, &identifier)?;
+        let members = engine
+            .service_info(service)
+            .map(|s| s.members)
+            .unwrap_or_default();
+        Ok(user_states(engine, members))
+    })?;
+    list_response(ApiVersion::V2, &paging, items)
 }
 
 // ----- services ------------------------------------------------------------------------------------------------

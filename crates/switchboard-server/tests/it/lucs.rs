@@ -487,3 +487,123 @@ async fn state_survives_a_restart() {
     drop(app);
     drop(dir);
 }
+
+/// User control of seed 002: absence, active profile, block tasks, user states, and task transfer.
+#[tokio::test]
+async fn user_control_and_transfer() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+
+    let (status, user) = app
+        .post(
+            &format!("/v2.0/users/{cc}/setAbsent"),
+            json!({"NotReadyReason": "Lunch"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["NotSelectableReason"], "NotReady");
+    assert_eq!(user["NotReadyReason"], "Lunch");
+    let (_, id) = app.post("/v1.0/tasks", json!({"Service": service})).await;
+    let id = id.as_str().unwrap().to_string();
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "InQueue", "an absent user gets nothing");
+    let (status, user) = app
+        .post(&format!("/v2.0/users/{cc}/unsetAbsent"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["NotReadyReason"], Value::Null);
+    let (_, task) = app.get(&format!("/v1.0/tasks/{id}")).await;
+    assert_eq!(task["State"], "Distributed");
+
+    let (status, state) = app.get(&format!("/v2.0/usersStates/{cc}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state["AgentState"], "AgentRinging");
+    assert_eq!(state["Tasks"], json!([id]));
+    let (_, states) = app.get("/v2.0/usersStates").await;
+    assert_eq!(states["TotalCount"], 1);
+    let (_, states) = app
+        .get(&format!("/v2.0/services/{service}/usersStates"))
+        .await;
+    assert_eq!(states["Items"][0]["Id"], cc.as_str());
+
+    // Off duty: the OffDuty profile makes the user not selectable; back to Day Shift.
+    app.post(&format!("/v1.0/tasks/{id}/setestablished"), json!({}))
+        .await;
+    app.post(&format!("/v1.0/tasks/{id}/terminate"), json!({}))
+        .await;
+    let (status, user) = app
+        .post(
+            &format!("/v2.0/users/{cc}/setActiveProfile"),
+            json!({"Profile": "OffDuty"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["CurrentProfile"], "OffDuty");
+    assert_eq!(user["NotSelectableReason"], "OffDuty");
+    let (status, _) = app
+        .post(
+            &format!("/v2.0/users/{cc}/setActiveProfile"),
+            json!({"Profile": "Nope"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, user) = app
+        .post(
+            &format!("/v2.0/users/{cc}/setActiveProfile?profile=Day%20Shift"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(user["IsSelectable"], true);
+
+    // A block task keeps the user busy, reported as working, until it is terminated.
+    let (status, block) = app
+        .post(&format!("/v2.0/users/{cc}/addBlockTask"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, user) = app.get(&format!("/v1.0/users/{cc}")).await;
+    assert_eq!(user["NotSelectableReason"], "InAServiceTask");
+    let (status, _) = app
+        .post(
+            &format!("/v1.0/tasks/{}/terminate", block.as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, user) = app.get(&format!("/v1.0/users/{cc}")).await;
+    assert_eq!(user["IsSelectable"], true);
+
+    // Transfer an established task to another service: it queues there.
+    let (status, other) = app
+        .post(
+            "/v2.0/services",
+            json!({"Name": "Claims", "SipUri": "sip:claims@dev.local"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, id) = app.post("/v1.0/tasks", json!({"Service": service})).await;
+    let id = id.as_str().unwrap().to_string();
+    app.post(&format!("/v1.0/tasks/{id}/setestablished"), json!({}))
+        .await;
+    let (status, error) = app
+        .post(&format!("/v1.0/tasks/{id}/transfer"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, _) = app
+        .post(
+            &format!("/v1.0/tasks/{id}/transfer"),
+            json!({"Service": "sip:claims@dev.local"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, tasks) = app
+        .get(&format!(
+            "/v1.0/services/{}/tasks",
+            other["Id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(tasks[0]["Id"], id.as_str());
+    assert_eq!(tasks[0]["State"], "InQueue");
+}
