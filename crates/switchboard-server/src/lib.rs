@@ -14,6 +14,7 @@ pub mod error;
 pub mod limits;
 mod lucs;
 pub mod metrics;
+pub mod openapi;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -485,14 +486,89 @@ async fn timer_loop(
     }
 }
 
-/// The router: health endpoints and the LUCS API.
+/// Every endpoint the server answers, documented: health, metrics, the API description, and the LUCS dialect.
+pub fn endpoints() -> Vec<openapi::Endpoint> {
+    use axum::http::Method;
+    use openapi::{Answer, Endpoint};
+    let mut list = vec![
+        Endpoint::new(
+            Method::GET,
+            "/healthz",
+            "Operations",
+            "The process is up",
+            &[],
+            Answer::Text("text/plain"),
+            get(|| async { "ok" }),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/readyz",
+            "Operations",
+            "The store is reachable and recovery is done (503 while starting or stopping)",
+            &[],
+            Answer::Text("text/plain"),
+            get(readyz),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/metrics",
+            "Operations",
+            "Prometheus metrics",
+            &[],
+            Answer::Text("text/plain"),
+            get(metrics::render),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/openapi.json",
+            "Operations",
+            "This API description",
+            &[],
+            Answer::Text("application/json"),
+            get(openapi_json),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/docs",
+            "Operations",
+            "Interactive API documentation (works offline)",
+            &[],
+            Answer::Text("text/html"),
+            get(docs_page),
+        ),
+    ];
+    list.extend(lucs::endpoints());
+    list
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document(&endpoints())
+}
+
+async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| openapi_document().to_string());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.as_str(),
+    )
+        .into_response()
+}
+
+async fn docs_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("docs.html"))
+}
+
+/// The router, built from `endpoints()`.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::render))
-        .merge(lucs::routes())
+    let mut router = Router::new();
+    for endpoint in endpoints() {
+        router = router.route(&endpoint.path, endpoint.router);
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -78,6 +78,8 @@ enum Commands {
         #[arg(long)]
         script: bool,
     },
+    /// Print the OpenAPI document of the server's API.
+    Openapi,
     /// Run a routing script (the language is described in crates/switchboard-core/src/script.rs).
     Run {
         /// The script file.
@@ -129,6 +131,10 @@ fn main() -> ExitCode {
             .with_context(|| format!("could not read script {file}"))
             .and_then(|script| run_script(&script)),
         Commands::Keys { db, command } => keys(&db, command),
+        Commands::Openapi => {
+            println!("{:#}", switchboard_server::openapi_document());
+            Ok(())
+        }
         Commands::Serve {
             listen,
             db,

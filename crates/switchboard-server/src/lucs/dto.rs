@@ -91,7 +91,7 @@ pub fn parse_level(table: &[(&str, Level)], text: &str) -> Option<Level> {
 }
 
 /// One context parameter.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct NameValue {
     /// Name.
@@ -101,7 +101,7 @@ pub struct NameValue {
 }
 
 /// Seed 000's `ReservedUserObject`: who handles (or was offered) the task, and how they were chosen.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReservedUserDto {
     pub id: String,
@@ -117,7 +117,7 @@ pub struct ReservedUserDto {
 }
 
 /// Seed 000's task DTO.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TaskDto {
     pub id: String,
@@ -295,7 +295,9 @@ impl TaskDto {
 }
 
 /// Seed 000's `Required` object.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CapabilitiesDto {
     pub im: bool,
@@ -340,7 +342,7 @@ impl CapabilitiesDto {
 
 /// Seed 000's task creation body, plus switchboard's optional `Priority` (number or LUCS name),
 /// `ContextParameters` and `Type`.
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateTaskDto {
     pub external_task_id: Option<String>,
@@ -377,7 +379,7 @@ pub fn parse_priority(value: &Value) -> Result<Priority, String> {
 }
 
 /// `{"Id": .., "State": ..}` returned by hold and resume.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TaskStatusDto {
     pub id: String,
@@ -385,7 +387,7 @@ pub struct TaskStatusDto {
 }
 
 /// One trait of a user.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TraitDto {
     pub trait_node: String,
@@ -393,7 +395,7 @@ pub struct TraitDto {
 }
 
 /// One responsibility of a profile.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ResponsibilityDto {
     pub trait_node: String,
@@ -401,7 +403,7 @@ pub struct ResponsibilityDto {
 }
 
 /// A user's profile with its responsibilities.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProfileDto {
     pub name: String,
@@ -410,7 +412,7 @@ pub struct ProfileDto {
 }
 
 /// A role assignment of a user.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UserRoleDto {
     pub organization_unit: String,
@@ -419,7 +421,7 @@ pub struct UserRoleDto {
 }
 
 /// Seed 001's user DTO.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UserDto {
     pub id: String,
@@ -558,7 +560,7 @@ impl UserDto {
 }
 
 /// A service as shown and as configured (switchboard's service DTO; LUCS configures services elsewhere).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceDto {
     pub id: Option<String>,

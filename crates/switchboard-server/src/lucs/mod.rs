@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,6 +20,7 @@ use switchboard_core::{
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::openapi::{schema_of, Answer, Endpoint};
 use crate::AppState;
 use dto::*;
 
@@ -87,14 +88,14 @@ fn optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiErro
 }
 
 /// `?page=N&pageSize=M` of v2.0 lists: 1-based, default size 100, at most 1000.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Paging {
     page: Option<usize>,
     page_size: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 struct Page<T> {
     items: Vec<T>,
@@ -136,94 +137,128 @@ fn list_response<T: Serialize>(
     }
 }
 
-/// The routes of both versions.
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new();
+/// Documentation-only bodies of endpoints that accept several shapes.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct PresenceBody {
+    /// Online, Busy, DoNotDisturb, BeRightBack, Away, Offline, InACall, InAConference, InAMeeting, OutOfOffice.
+    presence: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct AbsentBody {
+    /// The not-ready reason, at most 100 characters.
+    not_ready_reason: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct ProfileBody {
+    /// The profile's name or id.
+    profile: String,
+}
+
+/// Every endpoint of the LUCS dialect, both versions.
+pub fn endpoints() -> Vec<Endpoint> {
+    use axum::http::Method;
+    use Role::*;
+    let read_tasks = [TasksReadonly, TasksManage];
+    let read_users = [UserReadonly, UserProvision];
+    let read_services = [ServiceReadonly, Configuration];
+    let mut list = Vec::new();
     for version in ["v1.0", "v2.0"] {
-        router = router
-            .route(&format!("/{version}/tasks"), post(create_task))
-            .route(&format!("/{version}/tasks/{{task}}"), get(get_task))
-            .route(
-                &format!("/{version}/tasks/{{task}}/refresh"),
-                post(refresh_task),
-            )
-            .route(
-                &format!("/{version}/tasks/{{task}}/setestablished"),
-                post(set_established),
-            )
-            .route(
-                &format!("/{version}/tasks/{{task}}/terminate"),
-                post(terminate_task),
-            )
-            .route(&format!("/{version}/tasks/{{task}}/hold"), post(hold_task))
-            .route(
-                &format!("/{version}/tasks/{{task}}/resume"),
-                post(resume_task),
-            )
-            .route(
-                &format!("/{version}/services"),
-                // switchboard extension on v2.0: services are configured in the vendor's tools, here over the API.
-                if version == "v2.0" {
-                    get(list_services).post(upsert_service)
-                } else {
-                    get(list_services)
-                },
-            )
-            .route(&format!("/{version}/services/count"), get(count_services))
-            .route(
-                &format!("/{version}/services/{{service}}"),
-                get(get_service),
-            )
-            .route(
-                &format!("/{version}/services/{{service}}/tasks"),
-                get(service_tasks),
-            )
-            .route(
-                &format!("/{version}/services/{{service}}/longestwaitingtask"),
-                get(longest_waiting_task),
-            )
-            .route(
-                &format!("/{version}/services/{{service}}/users"),
-                get(service_users),
-            )
-            .route(
-                &format!("/{version}/users"),
-                get(list_users).post(create_user),
-            )
-            .route(&format!("/{version}/users/{{user}}"), get(get_user))
-            .route(&format!("/{version}/users/{{user}}/tasks"), get(user_tasks))
-            .route(
-                &format!("/{version}/users/{{user}}/block"),
-                post(block_user),
-            )
-            .route(
-                &format!("/{version}/users/{{user}}/unblock"),
-                post(unblock_user),
-            )
-            .route(
-                &format!("/{version}/users/{{user}}/setpresence"),
-                post(set_presence),
-            )
-            .route(
-                &format!("/{version}/tasks/{{task}}/transfer"),
-                post(transfer_task),
-            );
+        let p = |path: &str| format!("/{version}{path}");
+        list.extend([
+            Endpoint::new(Method::POST, p("/tasks"), "Tasks", "Create a task; answers its id",
+                &[TasksManage], Answer::Json(schema_of::<String>), post(create_task))
+                .body(schema_of::<CreateTaskDto>),
+            Endpoint::new(Method::GET, p("/tasks/{task}"), "Tasks", "Get a task, live or finished (counts as polling)",
+                &read_tasks, Answer::Json(schema_of::<TaskDto>), get(get_task)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/refresh"), "Tasks",
+                "Renew the task's lifetime; an offered task goes back to pending, keeping its place",
+                &[TasksManage], Answer::Empty, post(refresh_task))
+                .optional_body(schema_of::<RefreshBody>)
+                .query("setAgentOnRona", "true: the agent holding the offer goes into RONA"),
+            Endpoint::new(Method::POST, p("/tasks/{task}/setestablished"), "Tasks",
+                "The agent accepted the offered task", &[TasksManage], Answer::Empty, post(set_established)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/terminate"), "Tasks", "End the task",
+                &[TasksManage], Answer::Empty, post(terminate_task)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/hold"), "Tasks", "Put an established task on hold",
+                &[TasksManage], Answer::Json(schema_of::<TaskStatusDto>), post(hold_task)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/resume"), "Tasks", "Resume a task from hold",
+                &[TasksManage], Answer::Json(schema_of::<TaskStatusDto>), post(resume_task)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/transfer"), "Tasks",
+                "Transfer an established task to a service or a user", &[TasksManage], Answer::Empty,
+                post(transfer_task))
+                .body(schema_of::<TransferBody>),
+            Endpoint::new(Method::GET, p("/services/{service}/tasks"), "Tasks",
+                "The service's live tasks, waiting ones first in queue order", &read_tasks,
+                Answer::List(schema_of::<TaskDto>), get(service_tasks)),
+            Endpoint::new(Method::GET, p("/services/{service}/longestwaitingtask"), "Tasks",
+                "The task waiting longest in the service", &read_tasks, Answer::Json(schema_of::<TaskDto>),
+                get(longest_waiting_task)),
+            Endpoint::new(Method::GET, p("/users/{user}/tasks"), "Tasks", "The tasks a user holds",
+                &read_tasks, Answer::List(schema_of::<TaskDto>), get(user_tasks)),
+            Endpoint::new(Method::GET, p("/services"), "Services", "All services", &read_services,
+                Answer::List(schema_of::<ServiceDto>), get(list_services)),
+            Endpoint::new(Method::GET, p("/services/count"), "Services", "How many services exist",
+                &read_services, Answer::Json(schema_of::<usize>), get(count_services)),
+            Endpoint::new(Method::GET, p("/services/{service}"), "Services", "One service", &read_services,
+                Answer::Json(schema_of::<ServiceDto>), get(get_service)),
+            Endpoint::new(Method::GET, p("/services/{service}/users"), "User provisioning",
+                "The users serving the service", &read_users, Answer::List(schema_of::<UserDto>),
+                get(service_users)),
+            Endpoint::new(Method::GET, p("/users"), "User provisioning", "All users", &read_users,
+                Answer::List(schema_of::<UserDto>), get(list_users)),
+            Endpoint::new(Method::POST, p("/users"), "User provisioning", "Create a user", &[UserProvision],
+                Answer::Json(schema_of::<UserDto>), post(create_user))
+                .body(schema_of::<CreateUserDto>),
+            Endpoint::new(Method::GET, p("/users/{user}"), "User provisioning", "One user", &read_users,
+                Answer::Json(schema_of::<UserDto>), get(get_user)),
+            Endpoint::new(Method::POST, p("/users/{user}/block"), "User control",
+                "Block the user from task distribution", &[UserControl], Answer::Json(schema_of::<UserDto>),
+                post(block_user)),
+            Endpoint::new(Method::POST, p("/users/{user}/unblock"), "User control", "Lift the block",
+                &[UserControl], Answer::Json(schema_of::<UserDto>), post(unblock_user)),
+            Endpoint::new(Method::POST, p("/users/{user}/setpresence"), "User control", "Set the presence",
+                &[UserControl], Answer::Empty, post(set_presence))
+                .body(schema_of::<PresenceBody>)
+                .query("presence", "the presence, instead of the body"),
+        ]);
     }
-    // v2.0 only (seed 002).
-    router
-        .route("/v2.0/users/{user}/setAbsent", post(set_absent))
-        .route("/v2.0/users/{user}/unsetAbsent", post(unset_absent))
-        .route(
-            "/v2.0/users/{user}/setActiveProfile",
-            post(set_active_profile),
-        )
-        .route("/v2.0/users/{user}/addBlockTask", post(add_block_task))
-        .route("/v2.0/usersStates", get(users_states))
-        .route("/v2.0/usersStates/{user}", get(user_state))
-        .route(
-            "/v2.0/services/{service}/usersStates",
-            get(service_users_states),
-        )
+    list.extend([
+        Endpoint::new(Method::POST, "/v2.0/users/{user}/setAbsent", "User control",
+            "Mark the user absent with a not-ready reason", &[UserControl], Answer::Json(schema_of::<UserDto>),
+            post(set_absent))
+            .body(schema_of::<AbsentBody>),
+        Endpoint::new(Method::POST, "/v2.0/users/{user}/unsetAbsent", "User control", "Clear the absence",
+            &[UserControl], Answer::Json(schema_of::<UserDto>), post(unset_absent)),
+        Endpoint::new(Method::POST, "/v2.0/users/{user}/setActiveProfile", "User control",
+            "Switch the user's responsibility profile", &[UserControl], Answer::Json(schema_of::<UserDto>),
+            post(set_active_profile))
+            .optional_body(schema_of::<ProfileBody>)
+            .query("profile", "the profile, instead of the body"),
+        Endpoint::new(Method::POST, "/v2.0/users/{user}/addBlockTask", "Tasks",
+            "Add a block task: the user is busy, reported as working, until it is terminated; answers its id",
+            &[TasksManage], Answer::Json(schema_of::<String>), post(add_block_task)),
+        Endpoint::new(Method::GET, "/v2.0/usersStates", "User control", "Live state of every user",
+            &[UserControl], Answer::List(schema_of::<UserStateDto>), get(users_states)),
+        Endpoint::new(Method::GET, "/v2.0/usersStates/{user}", "User control", "Live state of one user",
+            &[UserControl], Answer::Json(schema_of::<UserStateDto>), get(user_state)),
+        Endpoint::new(Method::GET, "/v2.0/services/{service}/usersStates", "User control",
+            "Live state of the users serving a service", &[UserControl],
+            Answer::List(schema_of::<UserStateDto>), get(service_users_states)),
+        Endpoint::new(Method::POST, "/v2.0/services", "Configuration",
+            "Create a service, or update the one with the same Id or SipUri", &[Configuration],
+            Answer::Json(schema_of::<ServiceDto>), post(upsert_service))
+            .body(schema_of::<ServiceDto>)
+            .extension(),
+    ]);
+    list
 }
 
 // ----- identifiers -------------------------------------------------------------------------------------------
@@ -375,13 +410,13 @@ async fn get_task(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct RefreshQuery {
     set_agent_on_rona: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 struct RefreshBody {
     set_agent_on_rona: Option<bool>,
@@ -633,7 +668,7 @@ async fn service_users(
 }
 
 /// A membership given when creating a user (switchboard extension).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct MembershipDto {
     service: String,
@@ -643,7 +678,7 @@ pub struct MembershipDto {
 
 /// The body of user creation: the fields of seed 001's DTO (all optional but `SipUri`), plus switchboard's
 /// `Services` (explicit queue memberships), `PhoneLine` and `AgentGroup`.
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateUserDto {
     id: Option<String>,
@@ -870,7 +905,7 @@ async fn unblock_user(
     user_command(&state, &caller, &identifier, Command::Unblock).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct PresenceQuery {
     presence: Option<String>,
@@ -1010,7 +1045,7 @@ async fn add_block_task(
     Ok(Json(task.to_string()).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 struct TransferBody {
     service: Option<String>,
@@ -1046,7 +1081,7 @@ async fn transfer_task(
 }
 
 /// A user's live state (`usersStates`).
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 struct UserStateDto {
     id: String,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod lucs;
+mod openapi;
 
 use std::sync::Arc;
 

@@ -1,0 +1,304 @@
+//! The API's one list of endpoints, from which both the router and `/openapi.json` are built, so the spec can
+//! never miss a route. DTO schemas come from the DTO types themselves (`schemars`).
+
+use axum::routing::MethodRouter;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use crate::auth::Role;
+use crate::AppState;
+
+/// Produces the schema of a type, registering its definitions.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`.
+pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// What a successful call answers.
+#[derive(Clone, Copy)]
+pub enum Answer {
+    /// 200 with a JSON body of this schema.
+    Json(SchemaFn),
+    /// 200 with a JSON list: a bare array on v1.0, a page on v2.0.
+    List(SchemaFn),
+    /// 200 with no body.
+    Empty,
+    /// 200 with a text body (health, metrics, docs).
+    Text(&'static str),
+}
+
+/// One endpoint: its route and its documentation.
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: axum::http::Method,
+    /// Path, with `{name}` parameters.
+    pub path: String,
+    /// One line saying what it does.
+    pub summary: &'static str,
+    /// Group in the docs.
+    pub tag: &'static str,
+    /// Roles that may call it; empty for public endpoints.
+    pub roles: Vec<Role>,
+    /// The JSON body it takes.
+    pub body: Option<SchemaFn>,
+    /// True when the body may be left out.
+    pub body_optional: bool,
+    /// Query parameters besides paging.
+    pub query: Vec<(&'static str, &'static str)>,
+    /// The success answer.
+    pub answer: Answer,
+    /// A switchboard extension, not part of the vendor's API.
+    pub extension: bool,
+    /// The handler.
+    pub router: MethodRouter<AppState>,
+}
+
+impl Endpoint {
+    /// An endpoint with a JSON answer and no body.
+    pub fn new(
+        method: axum::http::Method,
+        path: impl Into<String>,
+        tag: &'static str,
+        summary: &'static str,
+        roles: &[Role],
+        answer: Answer,
+        router: MethodRouter<AppState>,
+    ) -> Endpoint {
+        Endpoint {
+            method,
+            path: path.into(),
+            summary,
+            tag,
+            roles: roles.to_vec(),
+            body: None,
+            body_optional: false,
+            query: Vec::new(),
+            answer,
+            extension: false,
+            router,
+        }
+    }
+
+    /// Takes a JSON body.
+    pub fn body(mut self, schema: SchemaFn) -> Endpoint {
+        self.body = Some(schema);
+        self
+    }
+
+    /// Takes an optional JSON body.
+    pub fn optional_body(mut self, schema: SchemaFn) -> Endpoint {
+        self.body = Some(schema);
+        self.body_optional = true;
+        self
+    }
+
+    /// Takes a query parameter.
+    pub fn query(mut self, name: &'static str, description: &'static str) -> Endpoint {
+        self.query.push((name, description));
+        self
+    }
+
+    /// Marks it a switchboard extension.
+    pub fn extension(mut self) -> Endpoint {
+        self.extension = true;
+        self
+    }
+}
+
+/// The `{"Error":{"Code","Message"}}` body of every error.
+#[derive(JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// PascalCase error code, such as `TaskNotFound` or `Unauthorized`.
+    code: String,
+    /// What went wrong, for people.
+    message: String,
+}
+
+fn path_parameters(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(str::to_string)
+        .collect()
+}
+
+fn parameter_description(name: &str) -> &'static str {
+    match name {
+        "task" => "Task id or ExternalTaskId",
+        "user" => "User id, SIP URI (with or without sip:), UPN or e-mail; case-insensitive",
+        "service" => "Service id or SIP URI",
+        _ => "Identifier",
+    }
+}
+
+/// Builds the OpenAPI 3.0 document of the endpoints.
+pub fn document(endpoints: &[Endpoint]) -> Value {
+    let settings = schemars::generate::SchemaSettings::openapi3().with(|s| {
+        s.definitions_path = "/components/schemas/".into();
+    });
+    let mut generator = settings.into_generator();
+    let error_schema =
+        serde_json::to_value(generator.subschema_for::<ErrorBody>()).unwrap_or(Value::Null);
+    let mut paths: Map<String, Value> = Map::new();
+    for endpoint in endpoints {
+        let mut parameters: Vec<Value> = path_parameters(&endpoint.path)
+            .iter()
+            .map(|name| {
+                json!({"name": name, "in": "path", "required": true,
+                       "description": parameter_description(name), "schema": {"type": "string"}})
+            })
+            .collect();
+        for (name, description) in &endpoint.query {
+            parameters.push(json!({"name": name, "in": "query", "required": false,
+                                   "description": description, "schema": {"type": "string"}}));
+        }
+        let success = match endpoint.answer {
+            Answer::Json(schema) => {
+                let schema = serde_json::to_value(schema(&mut generator)).unwrap_or(Value::Null);
+                json!({"description": "OK", "content": {"application/json": {"schema": schema}}})
+            }
+            Answer::List(schema) => {
+                let item = serde_json::to_value(schema(&mut generator)).unwrap_or(Value::Null);
+                if endpoint.path.starts_with("/v2.0/") {
+                    parameters.push(json!({"name": "page", "in": "query", "required": false,
+                        "description": "1-based page number (default 1)", "schema": {"type": "integer", "minimum": 1}}));
+                    parameters.push(json!({"name": "pageSize", "in": "query", "required": false,
+                        "description": "Items per page (default 100, at most 1000)",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}));
+                    json!({"description": "One page", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "required": ["Items", "Page", "PageSize", "TotalCount"],
+                        "properties": {
+                            "Items": {"type": "array", "items": item},
+                            "Page": {"type": "integer"},
+                            "PageSize": {"type": "integer"},
+                            "TotalCount": {"type": "integer"}
+                        }
+                    }}}})
+                } else {
+                    json!({"description": "All items", "content": {"application/json": {"schema": {
+                        "type": "array", "items": item}}}})
+                }
+            }
+            Answer::Empty => json!({"description": "OK, no body"}),
+            Answer::Text(media) => {
+                json!({"description": "OK", "content": {media: {"schema": {"type": "string"}}}})
+            }
+        };
+        let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error_schema}}});
+        let mut responses = Map::new();
+        responses.insert("200".into(), success);
+        if !endpoint.roles.is_empty() {
+            responses.insert(
+                "400".into(),
+                error("The body or a parameter cannot be read"),
+            );
+            responses.insert(
+                "401".into(),
+                error("Missing, unknown, revoked or expired api_key, or a role that does not cover the endpoint"),
+            );
+            responses.insert("404".into(), error("An identifier names nothing"));
+            responses.insert("409".into(), error("Conflicts with the current state"));
+            responses.insert(
+                "413".into(),
+                error("The body is larger than the limit (1 MiB)"),
+            );
+            responses.insert(
+                "422".into(),
+                error("A value is well-formed but not acceptable"),
+            );
+            responses.insert(
+                "429".into(),
+                error("Rate or burst limit of the key exceeded; see Retry-After"),
+            );
+            responses.insert(
+                "500".into(),
+                error("Only the refusals seed 000 documents as 500: TaskAlreadyEstablished, AgentAlreadyConnected"),
+            );
+            responses.insert(
+                "503".into(),
+                error("The change could not be stored and was not applied; retry (Retry-After)"),
+            );
+        }
+        let roles: Vec<&str> = endpoint.roles.iter().map(|r| r.name()).collect();
+        let mut description = if roles.is_empty() {
+            "No API key needed.".to_string()
+        } else {
+            format!("Roles: {}.", roles.join(", "))
+        };
+        if endpoint.extension {
+            description.push_str(" switchboard extension: not part of the vendor's API.");
+        }
+        let operation_id = format!(
+            "{}{}",
+            endpoint.method.as_str().to_lowercase(),
+            endpoint
+                .path
+                .split(['/', '.', '{', '}'])
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let mut chars = s.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+                        .unwrap_or_default()
+                })
+                .collect::<String>()
+        );
+        let mut operation = json!({
+            "summary": endpoint.summary,
+            "description": description,
+            "operationId": operation_id,
+            "tags": [endpoint.tag],
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if endpoint.roles.is_empty() {
+            operation["security"] = json!([]);
+        }
+        if endpoint.extension {
+            operation["x-switchboard-extension"] = json!(true);
+        }
+        if let Some(body) = endpoint.body {
+            let schema = serde_json::to_value(body(&mut generator)).unwrap_or(Value::Null);
+            operation["requestBody"] = json!({
+                "required": !endpoint.body_optional,
+                "content": {"application/json": {"schema": schema}}
+            });
+        }
+        paths
+            .entry(endpoint.path.clone())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("path item is an object")
+            .insert(endpoint.method.as_str().to_lowercase(), operation);
+    }
+    let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "switchboard",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A contact-center routing engine. The LUCS-compatible REST API (v1.0 and v2.0) and \
+                switchboard's extensions. Every request but the public ones carries the header `api_key`. \
+                Errors answer {\"Error\":{\"Code\",\"Message\"}}."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"api_key": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"api_key": {"type": "apiKey", "in": "header", "name": "api_key"}},
+            "schemas": schemas
+        }
+    })
+}
