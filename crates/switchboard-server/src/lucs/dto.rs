@@ -544,7 +544,9 @@ impl UserDto {
                     .collect(),
                 })
                 .collect(),
-            roles: Vec::new(),
+            roles: attribute(info, "Roles")
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
             organization_unit_node_id: attribute(info, "OrganizationUnitNodeId")
                 .map(str::to_string),
             sid: attribute(info, "Sid").map(str::to_string),

@@ -219,6 +219,29 @@ pub fn endpoints() -> Vec<Endpoint> {
                 .body(schema_of::<CreateUserDto>),
             Endpoint::new(Method::GET, p("/users/{user}"), "User provisioning", "One user", &read_users,
                 Answer::Json(schema_of::<UserDto>), get(get_user)),
+            Endpoint::new(Method::DELETE, p("/users/{user}"), "User provisioning",
+                "Remove a user (refused while it holds tasks)", &[UserProvision], Answer::Empty,
+                axum::routing::delete(delete_user)),
+            Endpoint::new(Method::POST, p("/users/{user}/update"), "User provisioning",
+                "Change a user: the fields given replace the user's (JSON merge patch)", &[UserProvision],
+                Answer::Json(schema_of::<UserDto>), post(update_user))
+                .body(schema_of::<CreateUserDto>),
+            Endpoint::new(Method::POST, p("/users/{user}/copy"), "User provisioning",
+                "Create a new user like this one, with the identity fields given", &[UserProvision],
+                Answer::Json(schema_of::<UserDto>), post(copy_user))
+                .body(schema_of::<CreateUserDto>),
+            Endpoint::new(Method::POST, p("/users/{user}/applytemplate/{template}"), "User provisioning",
+                "Copy the fields named in FieldsToUpdate from the template user", &[UserProvision],
+                Answer::Json(schema_of::<UserDto>), post(apply_template))
+                .body(schema_of::<TemplateBody>),
+            Endpoint::new(Method::GET, p("/users/{user}/roles"), "User provisioning", "A user's roles",
+                &read_users, Answer::Json(schema_of::<Vec<UserRoleDto>>), get(get_roles)),
+            Endpoint::new(Method::POST, p("/users/{user}/roles"), "User provisioning", "Set a user's roles",
+                &[UserProvision], Answer::Json(schema_of::<Vec<UserRoleDto>>), post(set_roles))
+                .body(schema_of::<Vec<UserRoleDto>>),
+            Endpoint::new(Method::GET, p("/services/{service}/context"), "Services",
+                "The context information the service adds to its tasks", &read_services,
+                Answer::Json(schema_of::<Vec<NameValue>>), get(service_context)),
             Endpoint::new(Method::POST, p("/users/{user}/block"), "User control",
                 "Block the user from task distribution", &[UserControl], Answer::Json(schema_of::<UserDto>),
                 post(block_user)),
@@ -245,6 +268,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::POST, "/v2.0/users/{user}/addBlockTask", "Tasks",
             "Add a block task: the user is busy, reported as working, until it is terminated; answers its id",
             &[TasksManage], Answer::Json(schema_of::<String>), post(add_block_task)),
+        Endpoint::new(Method::GET, "/v2.0/profiles", "User provisioning",
+            "Every responsibility profile (id, name, off-duty flag)", &[UserReadonly, UserProvision],
+            Answer::Json(schema_of::<Vec<ProfileInfoDto>>), get(list_profiles)),
         Endpoint::new(Method::GET, "/v2.0/usersStates", "User control", "Live state of every user",
             &[UserControl], Answer::List(schema_of::<UserStateDto>), get(users_states)),
         Endpoint::new(Method::GET, "/v2.0/usersStates/{user}", "User control", "Live state of one user",
@@ -668,7 +694,7 @@ async fn service_users(
 }
 
 /// A membership given when creating a user (switchboard extension).
-#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct MembershipDto {
     service: String,
@@ -678,7 +704,7 @@ pub struct MembershipDto {
 
 /// The body of user creation: the fields of seed 001's DTO (all optional but `SipUri`), plus switchboard's
 /// `Services` (explicit queue memberships), `PhoneLine` and `AgentGroup`.
-#[derive(Clone, Debug, Deserialize, Default, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateUserDto {
     id: Option<String>,
@@ -704,6 +730,7 @@ pub struct CreateUserDto {
     recording_type: Option<String>,
     sid: Option<String>,
     sam: Option<String>,
+    roles: Vec<UserRoleDto>,
 }
 
 async fn create_user(
@@ -713,6 +740,16 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
+    let dto = upsert_user(&state, &tenant, body).await?;
+    Ok(Json(dto).into_response())
+}
+
+/// Creates or replaces a user from a full description.
+async fn upsert_user(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    body: CreateUserDto,
+) -> Result<UserDto, ApiError> {
     if body.sip_uri.trim().is_empty() {
         return Err(ApiError::bad_request("'SipUri' is required."));
     }
@@ -807,6 +844,11 @@ async fn create_user(
                 ("RecordingType", body.recording_type.clone()),
                 ("Sid", body.sid.clone()),
                 ("Sam", body.sam.clone()),
+                (
+                    "Roles",
+                    (!body.roles.is_empty())
+                        .then(|| serde_json::to_string(&body.roles).unwrap_or_default()),
+                ),
             ]
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| (name.to_string(), v)))
@@ -870,9 +912,259 @@ async fn create_user(
         spec.group = body.agent_group;
         Ok(spec)
     })?;
-    state.command(&tenant, Command::UpsertAgent(spec)).await?;
-    let dto = state.read(&tenant, |engine| user_dtos(engine, [id]).remove(0));
-    Ok(Json(dto).into_response())
+    state.command(tenant, Command::UpsertAgent(spec)).await?;
+    Ok(state.read(tenant, |engine| user_dtos(engine, [id]).remove(0)))
+}
+
+/// A user as the body that would create it, for update, copy and templates.
+fn user_as_create_body(engine: &Engine, agent: AgentId) -> Option<CreateUserDto> {
+    let info = engine.agent_info(agent)?;
+    let user = UserDto::from_agent(engine, &info);
+    let attribute = |name: &str| {
+        info.spec
+            .identity
+            .attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    Some(CreateUserDto {
+        id: Some(user.id),
+        sip_uri: user.sip_uri,
+        first_name: user.first_name,
+        last_name: user.last_name,
+        upn: user.upn,
+        email: user.email,
+        current_profile: user.current_profile,
+        default_profile: user.default_profile,
+        number_of_simultaneous_im: Some(user.number_of_simultaneous_im),
+        is_busy_selectable: user.is_busy_selectable,
+        is_busy_in_a_meeting_selectable: user.is_busy_in_a_meeting_selectable,
+        show_away_as_offline: user.show_away_as_offline,
+        traits: user.traits,
+        profiles: user.profiles,
+        capabilities: Some(user.capabilities),
+        services: info
+            .spec
+            .memberships
+            .iter()
+            .map(|(service, penalty)| MembershipDto {
+                service: service.to_string(),
+                penalty: *penalty,
+            })
+            .collect(),
+        phone_line: info.spec.phone_line.clone(),
+        agent_group: info.spec.group,
+        aa_configuration: attribute("AAConfiguration"),
+        recording_type: attribute("RecordingType"),
+        sid: attribute("Sid"),
+        sam: attribute("Sam"),
+        roles: user.roles,
+    })
+}
+
+/// Applies a JSON merge patch (RFC 7396) of `patch` onto `target`.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            let object = target.as_object_mut().expect("object");
+            for (name, value) in fields {
+                if value.is_null() {
+                    object.remove(name);
+                } else {
+                    merge_patch(object.entry(name.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn patched(current: &CreateUserDto, patch: &Value) -> Result<CreateUserDto, ApiError> {
+    let mut value = serde_json::to_value(current).map_err(|e| ApiError::invalid(e.to_string()))?;
+    merge_patch(&mut value, patch);
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::bad_request(format!(
+            "The body does not match the user's fields: {error}"
+        ))
+    })
+}
+
+fn current_user(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    identifier: &str,
+) -> Result<CreateUserDto, ApiError> {
+    state.read(tenant, |engine| {
+        let agent = find_user(engine, identifier)?;
+        user_as_create_body(engine, agent)
+            .ok_or_else(|| ApiError::not_found("UserNotFound", "gone"))
+    })
+}
+
+/// `POST /users/{user}/update`: the fields given replace the user's (JSON merge patch); the id stays.
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Body(patch): Body<Value>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let current = current_user(&state, &tenant, &identifier)?;
+    let mut updated = patched(&current, &patch)?;
+    updated.id = current.id.clone();
+    Ok(Json(upsert_user(&state, &tenant, updated).await?).into_response())
+}
+
+/// `POST /users/{user}/copy`: a new user like this one, with the identity fields of the body.
+async fn copy_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Body(patch): Body<Value>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let current = current_user(&state, &tenant, &identifier)?;
+    let mut copy = patched(&current, &patch)?;
+    copy.id = None;
+    if copy.sip_uri.eq_ignore_ascii_case(&current.sip_uri) {
+        return Err(ApiError::invalid("A copy needs its own SipUri."));
+    }
+    Ok(Json(upsert_user(&state, &tenant, copy).await?).into_response())
+}
+
+#[derive(Deserialize, schemars::JsonSchema, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TemplateBody {
+    /// Fields of the user DTO to copy from the template, such as `Traits`, `Profiles`, `Services`.
+    fields_to_update: Vec<String>,
+}
+
+/// `POST /users/{user}/applytemplate/{template}`: copies the named fields from the template user.
+async fn apply_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((identifier, template)): Path<(String, String)>,
+    Body(body): Body<TemplateBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let current = current_user(&state, &tenant, &identifier)?;
+    let source = serde_json::to_value(current_user(&state, &tenant, &template)?)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let mut patch = serde_json::Map::new();
+    for field in &body.fields_to_update {
+        if ["Id", "SipUri", "Upn", "Email"].contains(&field.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "'{field}' identifies a user and cannot come from a template"
+            )));
+        }
+        let value = source
+            .get(field)
+            .ok_or_else(|| ApiError::invalid(format!("unknown field '{field}'")))?;
+        patch.insert(field.clone(), value.clone());
+    }
+    let mut updated = patched(&current, &Value::Object(patch))?;
+    updated.id = current.id.clone();
+    Ok(Json(upsert_user(&state, &tenant, updated).await?).into_response())
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let agent = state.read(&tenant, |engine| find_user(engine, &identifier))?;
+    state.command(&tenant, Command::RemoveAgent(agent)).await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+async fn get_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    Ok(Json(current_user(&state, &tenant, &identifier)?.roles).into_response())
+}
+
+async fn set_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Body(roles): Body<Vec<UserRoleDto>>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let mut user = current_user(&state, &tenant, &identifier)?;
+    user.roles = roles;
+    let dto = upsert_user(&state, &tenant, user).await?;
+    Ok(Json(dto.roles).into_response())
+}
+
+/// A responsibility profile of the tenant.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+struct ProfileInfoDto {
+    id: String,
+    name: String,
+    off_duty: bool,
+}
+
+async fn list_profiles(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let profiles: Vec<ProfileInfoDto> = state.read(&tenant, |engine| {
+        engine
+            .profiles()
+            .iter()
+            .map(|p| ProfileInfoDto {
+                id: p.id.0.to_string(),
+                name: p.name.clone(),
+                off_duty: p.off_duty,
+            })
+            .collect()
+    });
+    Ok(Json(profiles).into_response())
+}
+
+async fn service_context(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let context = state.read(&tenant, |engine| -> Result<Vec<NameValue>, ApiError> {
+        let service = find_service(engine, &identifier)?;
+        let info = engine
+            .service_info(service)
+            .ok_or_else(|| ApiError::not_found("ServiceNotFound", "gone"))?;
+        Ok([
+            ("ServiceCulture", info.spec.culture.clone()),
+            ("ServiceSipUri", info.spec.sip_uri.clone()),
+            ("ServiceTelNumber", info.spec.tel_number.clone()),
+            ("ServiceDisplayName", info.spec.name.clone()),
+        ]
+        .into_iter()
+        .map(|(name, value)| NameValue {
+            name: name.to_string(),
+            value,
+        })
+        .collect())
+    })?;
+    Ok(Json(context).into_response())
 }
 
 async fn user_command(

@@ -112,6 +112,11 @@ fn routes(service: &str, user: &str, task: &str) -> Vec<(Method, String, Vec<Rol
     table
 }
 
+/// Routes that destroy their target, checked last.
+fn destructive_routes(user: &str) -> Vec<(Method, String, Vec<Role>)> {
+    vec![(Method::DELETE, format!("/v1.0/users/{user}"), vec![Role::UserProvision])]
+}
+
 fn key_for(app: &TestApp, tenant: &str, roles: &[Role], expires_at: Option<Time>) -> String {
     create_key(
         app.state.store(),
@@ -147,7 +152,8 @@ async fn every_route_against_every_role() {
         .iter()
         .map(|role| (*role, key_for(&app, "default", &[*role], None)))
         .collect();
-    let table = routes(&service, &user, &task);
+    let mut table = routes(&service, &user, &task);
+    table.extend(destructive_routes(&user));
     for (method, path, allowed) in &table {
         for (role, key) in &keys {
             let (status, body) = app

@@ -607,3 +607,133 @@ async fn user_control_and_transfer() {
     assert_eq!(tasks[0]["Id"], id.as_str());
     assert_eq!(tasks[0]["State"], "InQueue");
 }
+
+/// User provisioning of seed 002: update (merge patch), copy, template, roles, delete; profiles and service context.
+#[tokio::test]
+async fn user_provisioning() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+
+    let (status, user) = app
+        .post(
+            &format!("/v1.0/users/{cc}/update"),
+            json!({"LastName": "Connors-Smith", "NumberOfSimultaneousIm": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["LastName"], "Connors-Smith");
+    assert_eq!(user["FirstName"], "Curt", "fields not given are kept");
+    assert_eq!(user["NumberOfSimultaneousIm"], 5);
+    assert_eq!(user["Traits"][0]["Attribute"], "Expert");
+    assert_eq!(
+        user["PresenceState"], "Online",
+        "live state survives an update"
+    );
+    let (status, _) = app
+        .post(
+            &format!("/v1.0/users/{cc}/update"),
+            json!({"Traits": "not a list"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, copy) = app
+        .post(&format!("/v1.0/users/{cc}/copy"), json!({"SipUri": "sip:smoky.dd@dev.local", "FirstName": "Dora", "Upn": "smoky.dd@dev.local", "Email": "smoky.dd@dev.local"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{copy}");
+    assert_ne!(copy["Id"], cc.as_str());
+    assert_eq!(copy["FirstName"], "Dora");
+    assert_eq!(copy["Traits"], user["Traits"]);
+    let (status, _) = app.post(&format!("/v1.0/users/{cc}/copy"), json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a copy needs its own SipUri"
+    );
+
+    let (status, roles) = app
+        .post(
+            &format!("/v1.0/users/{cc}/roles"),
+            json!([{"OrganizationUnit": "Insurance", "Role": "Supervisor", "Permission": "Full"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{roles}");
+    let (_, roles) = app.get(&format!("/v2.0/users/{cc}/roles")).await;
+    assert_eq!(roles[0]["Role"], "Supervisor");
+    let (_, user) = app.get(&format!("/v1.0/users/{cc}")).await;
+    assert_eq!(user["Roles"][0]["OrganizationUnit"], "Insurance");
+
+    let dd = copy["Id"].as_str().unwrap().to_string();
+    app.post(&format!("/v1.0/users/{dd}/update"), json!({"Traits": []}))
+        .await;
+    let (status, templated) = app
+        .post(
+            &format!("/v2.0/users/{dd}/applytemplate/{cc}"),
+            json!({"FieldsToUpdate": ["Traits"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{templated}");
+    assert_eq!(templated["Traits"], user["Traits"]);
+    assert_eq!(templated["FirstName"], "Dora");
+    let (status, _) = app
+        .post(
+            &format!("/v2.0/users/{dd}/applytemplate/{cc}"),
+            json!({"FieldsToUpdate": ["SipUri"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (_, profiles) = app.get("/v2.0/profiles").await;
+    let names: Vec<&str> = profiles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Day Shift") && names.contains(&"OffDuty"),
+        "{profiles}"
+    );
+    assert!(profiles
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["Name"] == "OffDuty" && p["OffDuty"] == true));
+
+    let (_, context) = app.get(&format!("/v1.0/services/{service}/context")).await;
+    assert_eq!(
+        context[0],
+        json!({"Name": "ServiceCulture", "Value": "en-GB"})
+    );
+
+    // A user holding a task cannot be deleted; once free, it can.
+    let (_, id) = app.post("/v1.0/tasks", json!({"Service": service, "PreferredAgents": [cc], "ConsiderPreferredAgentsOnly": true})).await;
+    let (status, error) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1.0/users/{cc}"),
+            Some(crate::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    app.post(
+        &format!("/v1.0/tasks/{}/terminate", id.as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1.0/users/{cc}"),
+            Some(crate::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.get(&format!("/v1.0/users/{cc}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
