@@ -764,7 +764,7 @@ async fn upsert_user(
     let mut profile_names: Vec<String> = body.profiles.iter().map(|p| p.name.clone()).collect();
     profile_names.extend(body.current_profile.clone());
     profile_names.extend(body.default_profile.clone());
-    let known = state.read(&tenant, |engine| {
+    let known = state.read(tenant, |engine| {
         engine
             .profiles()
             .iter()
@@ -779,7 +779,7 @@ async fn upsert_user(
         let profile = ProfileId(uuid::Uuid::new_v4());
         state
             .command(
-                &tenant,
+                tenant,
                 Command::UpsertProfile(ProfileSpec {
                     id: profile,
                     name: name.clone(),
@@ -805,13 +805,13 @@ async fn upsert_user(
             return Err(ApiError::invalid("TraitNode must not be empty"));
         }
         if let Outcome::Trait(id) = state
-            .command(&tenant, Command::InternTrait(name.clone()))
+            .command(tenant, Command::InternTrait(name.clone()))
             .await?
         {
             trait_ids.insert(name, id);
         }
     }
-    let spec = state.read(&tenant, |engine| -> Result<AgentSpec, ApiError> {
+    let spec = state.read(tenant, |engine| -> Result<AgentSpec, ApiError> {
         if engine
             .agent_by_identifier(&body.sip_uri)
             .is_some_and(|other| other != id)

@@ -114,7 +114,11 @@ fn routes(service: &str, user: &str, task: &str) -> Vec<(Method, String, Vec<Rol
 
 /// Routes that destroy their target, checked last.
 fn destructive_routes(user: &str) -> Vec<(Method, String, Vec<Role>)> {
-    vec![(Method::DELETE, format!("/v1.0/users/{user}"), vec![Role::UserProvision])]
+    vec![(
+        Method::DELETE,
+        format!("/v1.0/users/{user}"),
+        vec![Role::UserProvision],
+    )]
 }
 
 fn key_for(app: &TestApp, tenant: &str, roles: &[Role], expires_at: Option<Time>) -> String {
