@@ -10,9 +10,10 @@
 
 pub mod auth;
 pub mod clock;
+pub mod configuration;
 pub mod error;
 pub mod limits;
-mod lucs;
+pub mod lucs;
 pub mod metrics;
 pub mod openapi;
 

@@ -58,6 +58,20 @@ enum Commands {
         /// Write a snapshot of a tenant after this many commands; a restart replays at most that many.
         #[arg(long, env = "SWITCHBOARD_SNAPSHOT_EVERY", default_value_t = 500_000)]
         snapshot_every: u64,
+        /// A configuration file (YAML, TOML or JSON) applied to the default tenant at start.
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: Option<String>,
+    },
+    /// Apply a configuration file (YAML, TOML or JSON) to a running server; applying it twice changes nothing.
+    Import {
+        /// The configuration file.
+        file: String,
+        /// The server.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:4444")]
+        url: String,
+        /// An API key with the Configuration role; its tenant is the one configured.
+        #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+        key: String,
     },
     /// Manage API keys.
     Keys {
@@ -142,6 +156,7 @@ fn main() -> ExitCode {
             log_format,
             retention_days,
             snapshot_every,
+            config,
         } => serve(
             listen,
             &db,
@@ -149,7 +164,9 @@ fn main() -> ExitCode {
             log_format,
             retention_days,
             snapshot_every,
+            config.as_deref(),
         ),
+        Commands::Import { file, url, key } => import(&file, &url, &key),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -287,7 +304,15 @@ fn serve(
     log_format: LogFormat,
     retention_days: u32,
     snapshot_every: u64,
+    config_file: Option<&str>,
 ) -> anyhow::Result<()> {
+    let configuration = config_file
+        .map(|file| {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("could not read the configuration {file}"))?;
+            switchboard_server::configuration::parse(&text, file).map_err(anyhow::Error::msg)
+        })
+        .transpose()?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     match log_format {
@@ -317,6 +342,19 @@ fn serve(
             .await
             .with_context(|| format!("could not listen on {listen}"))?;
         let address = listener.local_addr()?;
+        if let Some(configuration) = configuration {
+            let tenant = state
+                .tenant(&ServerConfig::default().default_tenant)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let report = switchboard_server::configuration::apply(&state, &tenant, configuration)
+                .await
+                .map_err(|e| anyhow::anyhow!("the configuration was not applied: {}", e.message))?;
+            println!(
+                "configuration applied: {} services, {} users, {} profiles changed; {} unchanged",
+                report.services_changed, report.users_changed, report.profiles_changed, report.unchanged
+            );
+        }
         if let Some(created) = created {
             println!("\nFirst start: created the admin API key (shown only this once; it is stored hashed):\n");
             println!("    {}\n", created.key);
@@ -328,6 +366,44 @@ fn serve(
         switchboard_server::serve(listener, state, shutdown_signal())
             .await
             .context("server error")
+    })
+}
+
+fn import(file: &str, url: &str, key: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("could not read {file}"))?;
+    let configuration =
+        switchboard_server::configuration::parse(&text, file).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(async {
+        let endpoint = format!("{}/v2.0/configuration", url.trim_end_matches('/'));
+        let response = reqwest::Client::new()
+            .post(&endpoint)
+            .header("api_key", key)
+            .json(&configuration)
+            .send()
+            .await
+            .with_context(|| format!("could not reach {endpoint}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            bail!(
+                "the server refused the configuration ({status}): {}",
+                body["Error"]["Message"].as_str().unwrap_or("no message")
+            );
+        }
+        println!(
+            "applied: {} services, {} users, {} profiles changed{}; {} unchanged",
+            body["ServicesChanged"],
+            body["UsersChanged"],
+            body["ProfilesChanged"],
+            if body["SettingsChanged"] == true {
+                ", settings changed"
+            } else {
+                ""
+            },
+            body["Unchanged"]
+        );
+        Ok(())
     })
 }
 

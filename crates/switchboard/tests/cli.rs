@@ -1,6 +1,8 @@
 //! The command line as a user meets it: an unusable database stops `serve` with a clear message and a non-zero
 //! exit instead of serving without durability; keys are created, listed and revoked.
 
+mod common;
+
 use std::process::Command;
 
 fn switchboard(args: &[&str]) -> (i32, String, String) {
@@ -85,4 +87,35 @@ fn keys_are_created_listed_and_revoked() {
     assert!(list.contains("revoked"), "{list}");
     let (code, _, stderr) = switchboard(&["keys", "revoke", "--db", &db, "crm"]);
     assert_ne!(code, 0, "{stderr}");
+}
+
+#[test]
+fn serve_applies_a_configuration_and_import_is_idempotent() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = format!("sqlite://{}", dir.path().join("sb.db").display());
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/contact-center.yaml"
+    );
+    let (mut server, base, printed) = common::start_with(&db, &["--config", example]);
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("configuration applied: 3 services, 2 users, 3 profiles changed")),
+        "{printed:?}"
+    );
+    for _ in 0..2 {
+        let (code, stdout, stderr) =
+            switchboard(&["import", example, "--url", &base, "--key", common::KEY]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("applied: 0 services, 0 users, 0 profiles changed; 9 unchanged"),
+            "{stdout}"
+        );
+    }
+    let (code, _, stderr) = switchboard(&["import", example, "--url", &base, "--key", "wrong"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("401"), "{stderr}");
+    server.kill().expect("stop");
+    server.wait().expect("reap");
 }

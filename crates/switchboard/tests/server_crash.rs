@@ -3,13 +3,14 @@
 //! task offered to two agents or an agent over capacity, and no agent is left stuck.
 //! Rounds: `SWITCHBOARD_CRASH_ROUNDS` (default 5).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-const KEY: &str = "crash-test-admin-key-0123456789";
+use common::KEY;
 
 fn rounds() -> usize {
     std::env::var("SWITCHBOARD_CRASH_ROUNDS")
@@ -20,27 +21,7 @@ fn rounds() -> usize {
 
 /// Starts the server on a free port and returns it with its base URL, once it listens.
 fn start(db: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
-        .env("SWITCHBOARD_ADMIN_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start switchboard serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address before exiting")
-            .expect("read stdout");
-        if let Some(rest) = line.strip_prefix("switchboard listening on ") {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let (child, base, _) = common::start_with(db, &[]);
     (child, base)
 }
 

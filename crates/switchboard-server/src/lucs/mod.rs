@@ -278,6 +278,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::GET, "/v2.0/services/{service}/usersStates", "User control",
             "Live state of the users serving a service", &[UserControl],
             Answer::List(schema_of::<UserStateDto>), get(service_users_states)),
+        Endpoint::new(Method::POST, "/v2.0/configuration", "Configuration",
+            "Apply a configuration: settings, profiles, services, users; what is already as described is left \
+             alone, so applying it twice changes nothing", &[Configuration],
+            Answer::Json(schema_of::<crate::configuration::ConfigurationReport>), post(apply_configuration))
+            .body(schema_of::<crate::configuration::Configuration>)
+            .extension(),
         Endpoint::new(Method::POST, "/v2.0/services", "Configuration",
             "Create a service, or update the one with the same Id or SipUri", &[Configuration],
             Answer::Json(schema_of::<ServiceDto>), post(upsert_service))
@@ -912,8 +918,64 @@ async fn upsert_user(
         spec.group = body.agent_group;
         Ok(spec)
     })?;
-    state.command(tenant, Command::UpsertAgent(spec)).await?;
+    let unchanged = state.read(tenant, |engine| {
+        engine.agent_info(id).is_some_and(|info| info.spec == spec)
+    });
+    if !unchanged {
+        state.command(tenant, Command::UpsertAgent(spec)).await?;
+    }
     Ok(state.read(tenant, |engine| user_dtos(engine, [id]).remove(0)))
+}
+
+/// Creates or updates the user with the body's `Id`, or else its `SipUri`; an unchanged user is left alone.
+/// Returns the user and whether anything changed.
+pub(crate) async fn apply_user(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    mut body: CreateUserDto,
+) -> Result<(UserDto, bool), ApiError> {
+    if body.id.is_none() {
+        body.id = state.read(tenant, |engine| {
+            engine
+                .agent_by_identifier(&body.sip_uri)
+                .map(|a| a.to_string())
+        });
+    }
+    let before = body
+        .id
+        .as_ref()
+        .and_then(|id| id.parse::<uuid::Uuid>().ok())
+        .and_then(|id| {
+            state.read(tenant, |engine| {
+                engine.agent_info(AgentId(id)).map(|i| i.spec)
+            })
+        });
+    let dto = upsert_user(state, tenant, body).await?;
+    let after = dto.id.parse::<uuid::Uuid>().ok().and_then(|id| {
+        state.read(tenant, |engine| {
+            engine.agent_info(AgentId(id)).map(|i| i.spec)
+        })
+    });
+    Ok((dto, before != after))
+}
+
+impl CreateUserDto {
+    /// The user's SIP URI.
+    pub fn sip_uri(&self) -> &str {
+        &self.sip_uri
+    }
+}
+
+/// switchboard extension: applies a configuration document (settings, profiles, services, users).
+async fn apply_configuration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(config): Body<crate::configuration::Configuration>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Configuration])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let report = crate::configuration::apply(&state, &tenant, config).await?;
+    Ok(Json(report).into_response())
 }
 
 /// A user as the body that would create it, for update, copy and templates.
@@ -1512,6 +1574,17 @@ async fn upsert_service(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
+    let (dto, _) = apply_service(&state, &tenant, body).await?;
+    Ok(Json(dto).into_response())
+}
+
+/// Creates or updates a service from its DTO; unchanged services are left alone. Returns the service and
+/// whether anything changed.
+pub(crate) async fn apply_service(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    body: ServiceDto,
+) -> Result<(ServiceDto, bool), ApiError> {
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("'Name' is required."));
     }
@@ -1537,7 +1610,7 @@ async fn upsert_service(
             ApiError::invalid(format!("unknown trait level '{}'", required.attribute))
         })?;
         if let Outcome::Trait(id) = state
-            .command(&tenant, Command::InternTrait(required.trait_node.clone()))
+            .command(tenant, Command::InternTrait(required.trait_node.clone()))
             .await?
         {
             trait_ids.push(TraitRequirement {
@@ -1546,7 +1619,7 @@ async fn upsert_service(
             });
         }
     }
-    let spec = state.read(&tenant, |engine| -> Result<ServiceSpec, ApiError> {
+    let spec = state.read(tenant, |engine| -> Result<ServiceSpec, ApiError> {
         let existing = match &body.id {
             Some(id) => {
                 Some(ServiceId(id.parse().map_err(|_| {
@@ -1576,11 +1649,20 @@ async fn upsert_service(
         Ok(spec)
     })?;
     let id = spec.id;
-    state.command(&tenant, Command::UpsertService(spec)).await?;
-    let dto = state.read(&tenant, |engine| {
+    let unchanged = state.read(tenant, |engine| {
         engine
             .service_info(id)
-            .map(|info| ServiceDto::from_service(engine, &info))
+            .is_some_and(|info| info.spec == spec)
     });
-    Ok(Json(dto).into_response())
+    if !unchanged {
+        state.command(tenant, Command::UpsertService(spec)).await?;
+    }
+    let dto = state
+        .read(tenant, |engine| {
+            engine
+                .service_info(id)
+                .map(|info| ServiceDto::from_service(engine, &info))
+        })
+        .ok_or_else(|| ApiError::not_found("ServiceNotFound", "gone"))?;
+    Ok((dto, !unchanged))
 }

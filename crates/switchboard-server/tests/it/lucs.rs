@@ -737,3 +737,92 @@ async fn user_provisioning() {
     let (status, _) = app.get(&format!("/v1.0/users/{cc}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Declarative configuration: YAML and TOML examples apply; applying again changes nothing; a change applies
+/// just that change.
+#[tokio::test]
+async fn configuration_is_applied_idempotently() {
+    let app = TestApp::start().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let yaml = std::fs::read_to_string(root.join("contact-center.yaml")).unwrap();
+    let config = switchboard_server::configuration::parse(&yaml, "contact-center.yaml").unwrap();
+    let body = serde_json::to_value(&config).unwrap();
+    let (status, report) = app.post("/v2.0/configuration", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ServicesChanged"], 3);
+    assert_eq!(report["UsersChanged"], 2);
+    assert_eq!(report["ProfilesChanged"], 3);
+    assert_eq!(report["SettingsChanged"], true);
+    let events_before = app
+        .state
+        .store()
+        .events_after("default", 0, 10_000)
+        .unwrap()
+        .len();
+
+    let (_, again) = app.post("/v2.0/configuration", body.clone()).await;
+    assert_eq!(
+        again,
+        json!({"SettingsChanged": false, "ProfilesChanged": 0, "ServicesChanged": 0, "UsersChanged": 0, "Unchanged": 9})
+    );
+    let events_after = app
+        .state
+        .store()
+        .events_after("default", 0, 10_000)
+        .unwrap()
+        .len();
+    assert_eq!(
+        events_before, events_after,
+        "applying the same configuration again changed something"
+    );
+
+    // The configured contact center routes: Alisa serves insurance.
+    app.post(
+        "/v1.0/users/smoky.aa@dev.local/setpresence",
+        json!({"Presence": "Online"}),
+    )
+    .await;
+    let (_, id) = app
+        .post("/v1.0/tasks", json!({"Service": "sip:insurance@dev.local"}))
+        .await;
+    let (_, task) = app
+        .get(&format!("/v1.0/tasks/{}", id.as_str().unwrap()))
+        .await;
+    assert_eq!(
+        task["ReservedUserObject"]["SipUri"],
+        "sip:smoky.aa@dev.local"
+    );
+    let (_, service) = app.get("/v1.0/services/sip:insurance@dev.local").await;
+    assert_eq!(service["MaxWaitTimeInSeconds"], 120);
+
+    // One change: only that user changes.
+    let mut changed = body.clone();
+    changed["Users"][1]["LastName"] = json!("Connors-Smith");
+    let (_, report) = app.post("/v2.0/configuration", changed).await;
+    assert_eq!(report["UsersChanged"], 1);
+    assert_eq!(report["Unchanged"], 8);
+    let (_, user) = app.get("/v1.0/users/smoky.cc@dev.local").await;
+    assert_eq!(user["LastName"], "Connors-Smith");
+
+    let toml = std::fs::read_to_string(root.join("small.toml")).unwrap();
+    let config = switchboard_server::configuration::parse(&toml, "small.toml").unwrap();
+    let (status, report) = app
+        .post(
+            "/v2.0/configuration",
+            serde_json::to_value(&config).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ServicesChanged"], 1);
+
+    // Mistakes are named and nothing is half-applied.
+    let error = switchboard_server::configuration::parse("Servics: []", "bad.yaml").unwrap_err();
+    assert!(error.contains("Servics"), "{error}");
+    let (status, error) = app
+        .post(
+            "/v2.0/configuration",
+            json!({"Services": [{"Name": "No identity"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+}

@@ -1,0 +1,178 @@
+//! Declarative configuration of a tenant: settings, responsibility profiles, services and users, in YAML, TOML or
+//! JSON. Applying a configuration creates what is missing and changes what differs; anything already equal is
+//! left alone, so applying the same file twice changes nothing. `serve --config FILE` applies it at start;
+//! `switchboard import FILE` sends it to `POST /v2.0/configuration` of a running server.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use switchboard_core::{Command, ProfileId, ProfileSpec, Span};
+
+use crate::error::ApiError;
+use crate::lucs::dto::ServiceDto;
+use crate::lucs::{apply_service, apply_user, CreateUserDto};
+use crate::{AppState, TenantHandle};
+
+/// Tenant-wide settings (seed 002's task expiry, and default timers).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Tasks not read (polled) for this many minutes are ended as abandoned; 0 turns the check off.
+    pub maximum_polling_timeout_in_min: Option<u64>,
+    /// Longest a task lives without a refresh, in days (seed 002: 5); 0 turns the limit off.
+    pub task_lifetime_in_days: Option<u64>,
+    /// RONA timeout when neither the task nor its service sets one; 0 means offers never time out.
+    pub default_rona_timeout_in_seconds: Option<u64>,
+}
+
+/// A responsibility profile.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// The profile's name, such as `Day Shift`.
+    pub name: String,
+    /// An off-duty profile makes its users unselectable.
+    #[serde(default)]
+    pub off_duty: bool,
+}
+
+/// A whole configuration document.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
+pub struct Configuration {
+    /// Tenant settings.
+    pub settings: Option<TenantSettings>,
+    /// Responsibility profiles.
+    pub profiles: Vec<ProfileConfig>,
+    /// Services, each identified by its `SipUri` (or `Id`); overflow targets must come before the services
+    /// that overflow into them.
+    pub services: Vec<ServiceDto>,
+    /// Users, each identified by its `SipUri`.
+    pub users: Vec<CreateUserDto>,
+}
+
+/// What applying a configuration did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigurationReport {
+    /// Settings changed.
+    pub settings_changed: bool,
+    /// Profiles created or changed.
+    pub profiles_changed: usize,
+    /// Services created or changed.
+    pub services_changed: usize,
+    /// Users created or changed.
+    pub users_changed: usize,
+    /// Entries already as described.
+    pub unchanged: usize,
+}
+
+/// Reads a configuration in the format its file name says (`.yaml`/`.yml`, `.toml`, `.json`); without a known
+/// extension, each format is tried.
+pub fn parse(text: &str, file_name: &str) -> Result<Configuration, String> {
+    let lower = file_name.to_lowercase();
+    if lower.ends_with(".toml") {
+        return toml::from_str(text).map_err(|e| format!("{file_name}: {e}"));
+    }
+    if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        return serde_yaml_ng::from_str(text).map_err(|e| format!("{file_name}: {e}"));
+    }
+    if lower.ends_with(".json") {
+        return serde_json::from_str(text).map_err(|e| format!("{file_name}: {e}"));
+    }
+    serde_json::from_str(text)
+        .or_else(|_| toml::from_str(text))
+        .or_else(|_| serde_yaml_ng::from_str(text))
+        .map_err(|e| format!("{file_name}: not YAML, TOML or JSON this server understands ({e})"))
+}
+
+fn check(config: &Configuration) -> Result<(), ApiError> {
+    for service in &config.services {
+        if service.id.is_none() && service.sip_uri.trim().is_empty() {
+            return Err(ApiError::invalid(format!(
+                "service '{}' needs a SipUri (or an Id) so that applying the configuration again finds it",
+                service.name
+            )));
+        }
+    }
+    for user in &config.users {
+        if user.sip_uri().trim().is_empty() {
+            return Err(ApiError::invalid("every user needs a SipUri"));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a configuration to a tenant.
+pub async fn apply(
+    state: &AppState,
+    tenant: &TenantHandle,
+    config: Configuration,
+) -> Result<ConfigurationReport, ApiError> {
+    check(&config)?;
+    let mut report = ConfigurationReport::default();
+    if let Some(settings) = &config.settings {
+        let current = state.read(tenant, |engine| engine.config().clone());
+        let mut wanted = current.clone();
+        if let Some(minutes) = settings.maximum_polling_timeout_in_min {
+            wanted.max_polling_timeout = (minutes > 0).then(|| Span::from_mins(minutes as i64));
+        }
+        if let Some(days) = settings.task_lifetime_in_days {
+            wanted.max_task_lifetime = (days > 0).then(|| Span::from_secs(days as i64 * 86_400));
+        }
+        if let Some(seconds) = settings.default_rona_timeout_in_seconds {
+            wanted.default_rona_timeout = (seconds > 0).then(|| Span::from_secs(seconds as i64));
+        }
+        if wanted != current {
+            state.command(tenant, Command::SetConfig(wanted)).await?;
+            report.settings_changed = true;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    let profiles: HashMap<String, ProfileSpec> = state.read(tenant, |engine| {
+        engine
+            .profiles()
+            .iter()
+            .map(|p| (p.name.to_lowercase(), p.clone()))
+            .collect()
+    });
+    for profile in &config.profiles {
+        let existing = profiles.get(&profile.name.to_lowercase());
+        if existing.is_some_and(|p| p.off_duty == profile.off_duty && p.name == profile.name) {
+            report.unchanged += 1;
+            continue;
+        }
+        let id = existing
+            .map(|p| p.id)
+            .unwrap_or_else(|| ProfileId(uuid::Uuid::new_v4()));
+        state
+            .command(
+                tenant,
+                Command::UpsertProfile(ProfileSpec {
+                    id,
+                    name: profile.name.clone(),
+                    off_duty: profile.off_duty,
+                }),
+            )
+            .await?;
+        report.profiles_changed += 1;
+    }
+    for service in config.services {
+        let (_, changed) = apply_service(state, tenant, service).await?;
+        if changed {
+            report.services_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    for user in config.users {
+        let (_, changed) = apply_user(state, tenant, user).await?;
+        if changed {
+            report.users_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    Ok(report)
+}
