@@ -88,13 +88,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics().observe_request(
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    state.metrics().observe_request(&route, status, seconds);
+    tracing::debug!(%method, route = %route, status, micros = (seconds * 1e6) as u64, "request");
     response
 }
 
