@@ -351,14 +351,7 @@ impl AppState {
     /// Fires due timers of every tenant now (what the timer loops do by themselves; tests with a manual clock
     /// call it after moving the clock).
     pub async fn tick(&self) -> Result<(), ApiError> {
-        let tenants: Vec<Arc<TenantHandle>> = self
-            .inner
-            .tenants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.tenant_handles();
         for tenant in tenants {
             let _ = self.execute(&tenant, Command::Advance).await?;
         }
@@ -368,14 +361,7 @@ impl AppState {
     /// Starts one timer loop per tenant: each sleeps until its engine's next deadline (or a command changed it)
     /// and then advances the engine.
     pub fn start_timers(&self) {
-        let tenants: Vec<Arc<TenantHandle>> = self
-            .inner
-            .tenants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.tenant_handles();
         self.inner.timers_started.store(true, Ordering::SeqCst);
         let mut timers = self.inner.timers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(retention) = self.inner.config.retention {
@@ -403,14 +389,7 @@ impl AppState {
         for timer in timers {
             let _ = timer.await;
         }
-        let tenants: Vec<Arc<TenantHandle>> = self
-            .inner
-            .tenants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.tenant_handles();
         for tenant in tenants {
             let pending = {
                 let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());

@@ -48,6 +48,15 @@ impl Pending {
         Pending { receiver: None }
     }
 
+    /// A write refused because the store is shut down.
+    fn closed() -> Pending {
+        let (ack, receiver) = oneshot::channel();
+        let _ = ack.send(Err(StoreError::Closed));
+        Pending {
+            receiver: Some(receiver),
+        }
+    }
+
     /// Waits until the write is durable.
     pub async fn wait(self) -> Result<(), StoreError> {
         match self.receiver {
@@ -217,11 +226,7 @@ impl Store {
             if let Some(flag) = failed {
                 flag.store(true, Ordering::SeqCst);
             }
-            let (ack, receiver) = oneshot::channel();
-            let _ = ack.send(Err(StoreError::Closed));
-            return Pending {
-                receiver: Some(receiver),
-            };
+            return Pending::closed();
         }
         Pending {
             receiver: Some(receiver),
@@ -261,11 +266,7 @@ impl Store {
             .map(|jobs| jobs.send(job).is_ok())
             .unwrap_or(false);
         if !sent {
-            let (ack, receiver) = oneshot::channel();
-            let _ = ack.send(Err(StoreError::Closed));
-            return Pending {
-                receiver: Some(receiver),
-            };
+            return Pending::closed();
         }
         Pending {
             receiver: Some(receiver),

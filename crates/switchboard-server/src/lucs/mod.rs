@@ -492,17 +492,30 @@ async fn refresh_task(
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
+/// Runs one command on a live task named by id or external id (role TasksManage); returns the tenant and task.
+async fn task_command(
+    state: &AppState,
+    caller: &Caller,
+    identifier: &str,
+    command: impl FnOnce(TaskId) -> Command,
+) -> Result<(std::sync::Arc<crate::TenantHandle>, TaskId), ApiError> {
+    caller.require(&[Role::TasksManage])?;
+    let tenant = state.tenant(&caller.tenant).await?;
+    let task = live_task(state, &tenant, identifier).await?;
+    state.command(&tenant, command(task)).await?;
+    Ok((tenant, task))
+}
+
 async fn set_established(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
-    let tenant = state.tenant(&caller.tenant).await?;
-    let task = live_task(&state, &tenant, &identifier).await?;
-    state
-        .command(&tenant, Command::Establish { task, agent: None })
-        .await?;
+    task_command(&state, &caller, &identifier, |task| Command::Establish {
+        task,
+        agent: None,
+    })
+    .await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
@@ -536,15 +549,8 @@ async fn hold_or_resume(
     identifier: String,
     hold: bool,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
-    let tenant = state.tenant(&caller.tenant).await?;
-    let task = live_task(&state, &tenant, &identifier).await?;
-    let command = if hold {
-        Command::Hold(task)
-    } else {
-        Command::Resume(task)
-    };
-    state.command(&tenant, command).await?;
+    let command = if hold { Command::Hold } else { Command::Resume };
+    let (tenant, task) = task_command(&state, &caller, &identifier, command).await?;
     let status = state.read(&tenant, |engine| engine.task_info(task).map(|t| t.status));
     Ok(Json(TaskStatusDto {
         id: task.to_string(),
