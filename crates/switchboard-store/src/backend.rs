@@ -8,12 +8,14 @@ use crate::records::HistoryQuery;
 pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_api_keys.sql"),
+    include_str!("../migrations/sqlite/0003_config_entries.sql"),
 ];
 
 /// Schema migrations for PostgreSQL, in order.
 pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_api_keys.sql"),
+    include_str!("../migrations/postgres/0003_config_entries.sql"),
 ];
 
 /// The newest schema version this build knows: one version per migration.
@@ -76,6 +78,22 @@ pub(crate) trait Backend: Send {
     fn find_key(&mut self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError>;
     /// Marks a key revoked; false if no unrevoked key has this id or name.
     fn revoke_key(&mut self, id_or_name: &str, at: i64) -> Result<bool, StoreError>;
+    /// Stores (or replaces) a configuration entry.
+    fn put_entry(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        body: &str,
+    ) -> Result<(), StoreError>;
+    /// Deletes a configuration entry; false if there was none.
+    fn delete_entry(&mut self, tenant: &str, kind: &str, id: &str) -> Result<bool, StoreError>;
+    /// The entries of one kind: (id, body), ordered by id.
+    fn list_entries(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// An API key as stored: only its hash, never the key itself.

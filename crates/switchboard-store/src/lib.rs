@@ -384,6 +384,32 @@ impl Store {
         self.read(|backend| backend.revoke_key(id_or_name, at.as_micros()))
     }
 
+    /// Stores (or replaces) a configuration entry of a tenant: `kind` groups entries (organization units,
+    /// absence reasons), `body` is the adapter's own text (JSON).
+    pub fn put_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        self.read(|backend| backend.put_entry(tenant, kind, id, body))
+    }
+
+    /// Deletes a configuration entry; false if there was none.
+    pub fn delete_entry(&self, tenant: &str, kind: &str, id: &str) -> Result<bool, StoreError> {
+        self.read(|backend| backend.delete_entry(tenant, kind, id))
+    }
+
+    /// A tenant's configuration entries of one kind: (id, body), ordered by id.
+    pub fn list_entries(
+        &self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|backend| backend.list_entries(tenant, kind))
+    }
+
     /// Stops accepting writes, waits until every queued snapshot and write is committed, and stops the threads.
     pub fn close(&self) {
         // The snapshotter holds a sender to the writer: stop it first so the writer sees the end of its queue.

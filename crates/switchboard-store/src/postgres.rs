@@ -540,6 +540,54 @@ impl Backend for Postgres {
             .map_err(|e| map_error(&url, "revoke an API key", e))?;
         Ok(changed > 0)
     }
+
+    fn put_entry(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        let url = self.redacted.clone();
+        self.client()?
+            .execute(
+                "INSERT INTO config_entries (tenant, kind, id, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, kind, id) DO UPDATE SET body = EXCLUDED.body",
+                &[&tenant, &kind, &id, &body],
+            )
+            .map_err(|e| map_error(&url, "store configuration", e))?;
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, tenant: &str, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let url = self.redacted.clone();
+        let deleted = self
+            .client()?
+            .execute(
+                "DELETE FROM config_entries WHERE tenant = $1 AND kind = $2 AND id = $3",
+                &[&tenant, &kind, &id],
+            )
+            .map_err(|e| map_error(&url, "delete configuration", e))?;
+        Ok(deleted > 0)
+    }
+
+    fn list_entries(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let url = self.redacted.clone();
+        Ok(self
+            .client()?
+            .query(
+                "SELECT id, body FROM config_entries WHERE tenant = $1 AND kind = $2 ORDER BY id",
+                &[&tenant, &kind],
+            )
+            .map_err(|e| map_error(&url, "read configuration", e))?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
 }
 
 fn key_from_row(row: &postgres::Row) -> KeyRecord {

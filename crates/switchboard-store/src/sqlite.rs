@@ -439,6 +439,52 @@ impl Backend for Sqlite {
             .map_err(|e| map_error(&url, "revoke an API key", e))?;
         Ok(changed > 0)
     }
+
+    fn put_entry(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO config_entries (tenant, kind, id, body) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, kind, id, body],
+            )
+            .map_err(|e| map_error(&self.url, "store configuration", e))?;
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, tenant: &str, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM config_entries WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
+                params![tenant, kind, id],
+            )
+            .map_err(|e| map_error(&self.url, "delete configuration", e))?;
+        Ok(deleted > 0)
+    }
+
+    fn list_entries(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let url = self.url.clone();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, body FROM config_entries WHERE tenant = ?1 AND kind = ?2 ORDER BY id",
+            )
+            .map_err(|e| map_error(&url, "prepare", e))?;
+        let rows = stmt
+            .query_map(params![tenant, kind], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| map_error(&url, "read configuration", e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| map_error(&url, "read configuration", e))
+    }
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {

@@ -443,7 +443,7 @@ fn an_older_schema_is_upgraded_in_place() {
             setup(&mut journal, &store, 1);
         }
         // Make it look like version 1: no API key table, no record of migration 2.
-        db.execute("DROP TABLE api_keys; DELETE FROM schema_version WHERE version >= 2;");
+        db.execute("DROP TABLE api_keys; DROP TABLE config_entries; DELETE FROM schema_version WHERE version >= 2;");
         let store = Store::open(db.url()).expect("upgrade");
         assert!(store.list_keys().expect("api_keys exists again").is_empty());
         let journal = Journal::open(&store, "acme", options(1_000_000)).expect("data kept");
@@ -495,5 +495,40 @@ fn a_lost_postgres_connection_is_survived() {
             "unacknowledged task kept"
         );
         assert!(journal.engine().task_info(TaskId(id(50_001))).is_some());
+    }
+}
+
+/// Configuration entries are stored per tenant and kind, replaced, listed in id order and deleted.
+#[test]
+fn configuration_entries_round_trip() {
+    for db in backends() {
+        let store = Store::open(db.url()).expect("open");
+        store
+            .put_entry("acme", "ou", "b", "{\"Name\":\"B\"}")
+            .expect("put");
+        store
+            .put_entry("acme", "ou", "a", "{\"Name\":\"A\"}")
+            .expect("put");
+        store
+            .put_entry("acme", "ou", "a", "{\"Name\":\"A2\"}")
+            .expect("replace");
+        store
+            .put_entry("other", "ou", "z", "{}")
+            .expect("other tenant");
+        assert_eq!(
+            store.list_entries("acme", "ou").expect("list"),
+            vec![
+                ("a".to_string(), "{\"Name\":\"A2\"}".to_string()),
+                ("b".to_string(), "{\"Name\":\"B\"}".to_string())
+            ],
+            "{}",
+            db.name()
+        );
+        assert!(store.delete_entry("acme", "ou", "a").expect("delete"));
+        assert!(!store.delete_entry("acme", "ou", "a").expect("delete again"));
+        assert!(store
+            .list_entries("acme", "absence")
+            .expect("other kind")
+            .is_empty());
     }
 }
