@@ -220,15 +220,45 @@ pub fn authenticate(
     })
 }
 
+fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("api_key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let presented = parts
-            .headers
-            .get("api_key")
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim);
-        authenticate(state, presented, state.now())
+        // The route layer has usually authenticated the request already; do not count it twice.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        authenticate(state, presented_key(&parts.headers), state.now())
     }
+}
+
+/// Route layer: authenticates the request and checks the endpoint's declared roles before the handler (and so
+/// before any body is read). The declared roles are the documented ones, so documentation and enforcement
+/// cannot drift apart.
+pub async fn require_roles(
+    state: AppState,
+    roles: std::sync::Arc<Vec<Role>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if roles.is_empty() {
+        return next.run(request).await;
+    }
+    let caller = match authenticate(&state, presented_key(request.headers()), state.now()) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    if let Err(error) = caller.require(&roles) {
+        return error.into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
 }

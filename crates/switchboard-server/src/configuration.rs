@@ -44,6 +44,10 @@ pub struct Configuration {
     pub settings: Option<TenantSettings>,
     /// Responsibility profiles.
     pub profiles: Vec<ProfileConfig>,
+    /// Organization units; a parent (by id or name) must come before its children.
+    pub organization_units: Vec<crate::lucs::directory::OrganizationUnitDto>,
+    /// Absence reasons users can be set absent with.
+    pub absence_reasons: Vec<String>,
     /// Services, each identified by its `SipUri` (or `Id`); overflow targets must come before the services
     /// that overflow into them.
     pub services: Vec<ServiceDto>,
@@ -63,6 +67,8 @@ pub struct ConfigurationReport {
     pub services_changed: usize,
     /// Users created or changed.
     pub users_changed: usize,
+    /// Organization units and absence reasons created or changed.
+    pub directory_changed: usize,
     /// Entries already as described.
     pub unchanged: usize,
 }
@@ -157,6 +163,21 @@ pub async fn apply(
             )
             .await?;
         report.profiles_changed += 1;
+    }
+    for unit in config.organization_units {
+        let (_, changed) = crate::lucs::directory::apply_unit(state, tenant.name(), unit).await?;
+        if changed {
+            report.directory_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    for reason in &config.absence_reasons {
+        if crate::lucs::directory::apply_absence_reason(state, tenant.name(), reason).await? {
+            report.directory_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
     }
     for service in config.services {
         let (_, changed) = apply_service(state, tenant, service).await?;

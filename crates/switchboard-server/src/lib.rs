@@ -546,7 +546,18 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     let mut router = Router::new();
     for endpoint in endpoints() {
-        router = router.route(&endpoint.path, endpoint.router);
+        let roles = Arc::new(endpoint.roles.clone());
+        let guarded = endpoint
+            .router
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |axum::extract::State(state): axum::extract::State<AppState>,
+                      request,
+                      next| {
+                    auth::require_roles(state, roles.clone(), request, next)
+                },
+            ));
+        router = router.route(&endpoint.path, guarded);
     }
     router
         .layer(axum::middleware::from_fn_with_state(

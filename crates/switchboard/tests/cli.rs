@@ -109,7 +109,7 @@ fn serve_applies_a_configuration_and_import_is_idempotent() {
             switchboard(&["import", example, "--url", &base, "--key", common::KEY]);
         assert_eq!(code, 0, "{stderr}");
         assert!(
-            stdout.contains("applied: 0 services, 0 users, 0 profiles changed; 9 unchanged"),
+            stdout.contains("applied: 0 services, 0 users, 0 profiles changed; 14 unchanged"),
             "{stdout}"
         );
     }

@@ -1,6 +1,7 @@
 //! The LUCS dialect (seed 002): `/v1.0` and `/v2.0` endpoints for tasks, users and services. v1.0 lists are bare
 //! arrays; v2.0 lists are pages (`?page=N&pageSize=M`, PROTOCOLS.md).
 
+pub mod directory;
 pub mod dto;
 
 use axum::extract::rejection::JsonRejection;
@@ -239,6 +240,18 @@ pub fn endpoints() -> Vec<Endpoint> {
             Endpoint::new(Method::POST, p("/users/{user}/roles"), "User provisioning", "Set a user's roles",
                 &[UserProvision], Answer::Json(schema_of::<Vec<UserRoleDto>>), post(set_roles))
                 .body(schema_of::<Vec<UserRoleDto>>),
+            Endpoint::new(Method::GET, p("/organizationunits"), "Organization units",
+                "All organization units, flat, with their ParentId", &[OuReadonly],
+                Answer::List(schema_of::<directory::OrganizationUnitDto>), get(directory::list_units)),
+            Endpoint::new(Method::GET, p("/organizationunits/{unit}"), "Organization units",
+                "One organization unit (by id or name)", &[OuReadonly],
+                Answer::Json(schema_of::<directory::OrganizationUnitDto>), get(directory::get_unit)),
+            Endpoint::new(Method::GET, p("/organizationunits/{unit}/services"), "Services",
+                "The services of a unit and all its descendants", &read_services,
+                Answer::List(schema_of::<ServiceDto>), get(directory::unit_services)),
+            Endpoint::new(Method::GET, p("/organizationunits/{unit}/users"), "User provisioning",
+                "The users of a unit and all its descendants", &read_users, Answer::List(schema_of::<UserDto>),
+                get(directory::unit_users)),
             Endpoint::new(Method::GET, p("/services/{service}/context"), "Services",
                 "The context information the service adds to its tasks", &read_services,
                 Answer::Json(schema_of::<Vec<NameValue>>), get(service_context)),
@@ -278,6 +291,30 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::GET, "/v2.0/services/{service}/usersStates", "User control",
             "Live state of the users serving a service", &[UserControl],
             Answer::List(schema_of::<UserStateDto>), get(service_users_states)),
+        Endpoint::new(Method::GET, "/v2.0/organizationunits/{unit}/usersStates", "User control",
+            "Live state of the users of a unit and its descendants", &[UserControl],
+            Answer::List(schema_of::<UserStateDto>), get(directory::unit_users_states)),
+        Endpoint::new(Method::GET, "/v2.0/users/{user}/getAbsentReasons", "User control",
+            "The absence reasons a user can be set absent with", &[UserControl],
+            Answer::Json(schema_of::<Vec<directory::AbsenceReasonDto>>), get(directory::get_absent_reasons)),
+        Endpoint::new(Method::POST, "/v2.0/organizationunits", "Configuration",
+            "Create an organization unit, or update the one with the same Id (or Name)", &[Configuration],
+            Answer::Json(schema_of::<directory::OrganizationUnitDto>), post(directory::upsert_unit))
+            .body(schema_of::<directory::OrganizationUnitDto>)
+            .extension(),
+        Endpoint::new(Method::DELETE, "/v2.0/organizationunits/{unit}", "Configuration",
+            "Remove an organization unit without child units, services or users", &[Configuration],
+            Answer::Empty, axum::routing::delete(directory::delete_unit))
+            .extension(),
+        Endpoint::new(Method::POST, "/v2.0/absencereasons", "Configuration", "Add an absence reason",
+            &[Configuration], Answer::Json(schema_of::<Vec<directory::AbsenceReasonDto>>),
+            post(directory::add_absence_reason))
+            .body(schema_of::<directory::AbsenceReasonDto>)
+            .extension(),
+        Endpoint::new(Method::DELETE, "/v2.0/absencereasons/{reason}", "Configuration",
+            "Remove an absence reason", &[Configuration], Answer::Empty,
+            axum::routing::delete(directory::delete_absence_reason))
+            .extension(),
         Endpoint::new(Method::POST, "/v2.0/configuration", "Configuration",
             "Apply a configuration: settings, profiles, services, users; what is already as described is left \
              alone, so applying it twice changes nothing", &[Configuration],
@@ -743,6 +780,7 @@ pub struct CreateUserDto {
     sid: Option<String>,
     sam: Option<String>,
     roles: Vec<UserRoleDto>,
+    organization_unit_node_id: Option<String>,
 }
 
 async fn create_user(
@@ -856,6 +894,10 @@ async fn upsert_user(
                 ("RecordingType", body.recording_type.clone()),
                 ("Sid", body.sid.clone()),
                 ("Sam", body.sam.clone()),
+                (
+                    "OrganizationUnitNodeId",
+                    body.organization_unit_node_id.clone(),
+                ),
                 (
                     "Roles",
                     (!body.roles.is_empty())
@@ -1028,6 +1070,7 @@ fn user_as_create_body(engine: &Engine, agent: AgentId) -> Option<CreateUserDto>
         sid: attribute("Sid"),
         sam: attribute("Sam"),
         roles: user.roles,
+        organization_unit_node_id: attribute("OrganizationUnitNodeId"),
     })
 }
 
@@ -1336,6 +1379,18 @@ async fn set_absent(
         return Err(ApiError::invalid(
             "NotReadyReason is longer than 100 characters",
         ));
+    }
+    // With configured absence reasons, only those are accepted.
+    let known = directory::absence_reasons(&state, &caller.tenant).await?;
+    if !known.is_empty() && !known.iter().any(|r| r.name == reason) {
+        return Err(ApiError::invalid(format!(
+            "'{reason}' is not an absence reason of this tenant ({})",
+            known
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     user_command(&state, &caller, &identifier, |agent| Command::SetAbsent {
         agent,

@@ -385,3 +385,67 @@ async fn metrics_are_exposed() {
         "ids only appear as label values"
     );
 }
+
+/// Every documented route against every role, derived from the server's own endpoint list: declared roles get
+/// past authorization, every other role gets 401 before anything else (a body is never even read).
+#[tokio::test]
+async fn every_documented_route_enforces_its_roles() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let user = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    let (_, task) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "auth2"}),
+        )
+        .await;
+    let task = task.as_str().unwrap().to_string();
+    let keys: Vec<(Role, String)> = Role::ALL
+        .iter()
+        .map(|role| (*role, key_for(&app, "default", &[*role], None)))
+        .collect();
+    let mut endpoints = switchboard_server::endpoints();
+    // Destructive calls last, so the user they remove is not missed by the others.
+    endpoints.sort_by_key(|e| e.method == Method::DELETE);
+    let mut checked = 0;
+    for endpoint in endpoints.iter().filter(|e| !e.roles.is_empty()) {
+        let path = endpoint
+            .path
+            .replace("{task}", &task)
+            .replace("{user}", &user)
+            .replace("{template}", &user)
+            .replace("{service}", &service)
+            .replace("{unit}", "Nowhere")
+            .replace("{reason}", "Nothing");
+        for (role, key) in &keys {
+            // An invalid body: a role check that came after reading it would answer 400, not 401.
+            let (status, body) = app
+                .call(
+                    endpoint.method.clone(),
+                    &path,
+                    Some(key),
+                    Some(json!({"Unknown": [1, 2, 3]})),
+                )
+                .await;
+            if endpoint.roles.contains(role) {
+                assert_ne!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {path} refused {role:?}: {body}",
+                    endpoint.method
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {path} answered {role:?}: {body}",
+                    endpoint.method
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} routes checked");
+}

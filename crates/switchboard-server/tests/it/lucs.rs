@@ -753,6 +753,7 @@ async fn configuration_is_applied_idempotently() {
     assert_eq!(report["UsersChanged"], 2);
     assert_eq!(report["ProfilesChanged"], 3);
     assert_eq!(report["SettingsChanged"], true);
+    assert_eq!(report["DirectoryChanged"], 5);
     let events_before = app
         .state
         .store()
@@ -763,7 +764,8 @@ async fn configuration_is_applied_idempotently() {
     let (_, again) = app.post("/v2.0/configuration", body.clone()).await;
     assert_eq!(
         again,
-        json!({"SettingsChanged": false, "ProfilesChanged": 0, "ServicesChanged": 0, "UsersChanged": 0, "Unchanged": 9})
+        json!({"SettingsChanged": false, "ProfilesChanged": 0, "ServicesChanged": 0, "UsersChanged": 0,
+               "DirectoryChanged": 0, "Unchanged": 14})
     );
     let events_after = app
         .state
@@ -800,7 +802,7 @@ async fn configuration_is_applied_idempotently() {
     changed["Users"][1]["LastName"] = json!("Connors-Smith");
     let (_, report) = app.post("/v2.0/configuration", changed).await;
     assert_eq!(report["UsersChanged"], 1);
-    assert_eq!(report["Unchanged"], 8);
+    assert_eq!(report["Unchanged"], 13);
     let (_, user) = app.get("/v1.0/users/smoky.cc@dev.local").await;
     assert_eq!(user["LastName"], "Connors-Smith");
 
@@ -825,4 +827,118 @@ async fn configuration_is_applied_idempotently() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+}
+
+/// Organization units: a tree whose lists include descendants; absence reasons restrict setAbsent.
+#[tokio::test]
+async fn organization_units_and_absence_reasons() {
+    let app = TestApp::start().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let yaml = std::fs::read_to_string(root.join("contact-center.yaml")).unwrap();
+    let config = switchboard_server::configuration::parse(&yaml, "contact-center.yaml").unwrap();
+    app.post(
+        "/v2.0/configuration",
+        serde_json::to_value(&config).unwrap(),
+    )
+    .await;
+
+    let (status, units) = app.get("/v1.0/organizationunits").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(units.as_array().unwrap().len(), 2);
+    let (_, claims) = app.get("/v2.0/organizationunits/Claims").await;
+    let (_, parent) = app
+        .get("/v1.0/organizationunits/Insurance%20Services")
+        .await;
+    assert_eq!(claims["ParentId"], parent["Id"]);
+    let (_, services) = app
+        .get("/v1.0/organizationunits/Insurance%20Services/services")
+        .await;
+    let names: Vec<&str> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Insurance"],
+        "the parent's list includes its child unit's services"
+    );
+    let (_, users) = app
+        .get("/v2.0/organizationunits/Insurance%20Services/users")
+        .await;
+    assert_eq!(users["TotalCount"], 1);
+    assert_eq!(users["Items"][0]["SipUri"], "sip:smoky.aa@dev.local");
+    let (_, states) = app
+        .get("/v2.0/organizationunits/Insurance%20Services/usersStates")
+        .await;
+    assert_eq!(states["TotalCount"], 1);
+    let (status, _) = app.get("/v1.0/organizationunits/Nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A unit cannot become its own ancestor, needs an existing parent, and cannot go while in use.
+    let (status, _) = app
+        .post(
+            "/v2.0/organizationunits",
+            json!({"Name": "Insurance Services", "ParentId": "Claims"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .post(
+            "/v2.0/organizationunits",
+            json!({"Name": "Orphan", "ParentId": "Ghost"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/v2.0/organizationunits/Claims",
+            Some(crate::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "services still belong to it");
+    let (status, unit) = app
+        .post(
+            "/v2.0/organizationunits",
+            json!({"Name": "Spare", "ParentId": "Claims"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unit}");
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/v2.0/organizationunits/Spare",
+            Some(crate::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, reasons) = app
+        .get("/v2.0/users/smoky.aa@dev.local/getAbsentReasons")
+        .await;
+    let names: Vec<&str> = reasons
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Coaching", "Lunch", "Training"]);
+    let (status, error) = app
+        .post(
+            "/v2.0/users/smoky.aa@dev.local/setAbsent",
+            json!({"NotReadyReason": "Nap"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (status, _) = app
+        .post(
+            "/v2.0/users/smoky.aa@dev.local/setAbsent",
+            json!({"NotReadyReason": "Lunch"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
