@@ -252,6 +252,13 @@ pub fn endpoints() -> Vec<Endpoint> {
             Endpoint::new(Method::GET, p("/organizationunits/{unit}/users"), "User provisioning",
                 "The users of a unit and all its descendants", &read_users, Answer::List(schema_of::<UserDto>),
                 get(directory::unit_users)),
+            Endpoint::new(Method::GET, p("/users/{user}/services/conversationas"), "Services",
+                "The services a user may start conversations as", &read_services,
+                Answer::List(schema_of::<ServiceDto>), get(conversation_as_services)),
+            Endpoint::new(Method::POST, p("/tasks/outboundCall/start"), "Tasks",
+                "Start an outbound call for a service, by a named user or a free agent; answers the task id",
+                &[TasksManage], Answer::Json(schema_of::<String>), post(start_outbound_call))
+                .body(schema_of::<OutboundCallBody>),
             Endpoint::new(Method::GET, p("/services/{service}/context"), "Services",
                 "The context information the service adds to its tasks", &read_services,
                 Answer::Json(schema_of::<Vec<NameValue>>), get(service_context)),
@@ -281,6 +288,10 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::POST, "/v2.0/users/{user}/addBlockTask", "Tasks",
             "Add a block task: the user is busy, reported as working, until it is terminated; answers its id",
             &[TasksManage], Answer::Json(schema_of::<String>), post(add_block_task)),
+        Endpoint::new(Method::POST, "/v2.0/users/{user}/setConversationAsService", "User control",
+            "Set the service the user's own conversations appear as", &[UserControl],
+            Answer::Json(schema_of::<UserDto>), post(set_conversation_as_service))
+            .body(schema_of::<ConversationAsBody>),
         Endpoint::new(Method::GET, "/v2.0/profiles", "User provisioning",
             "Every responsibility profile (id, name, off-duty flag)", &[UserReadonly, UserProvision],
             Answer::Json(schema_of::<Vec<ProfileInfoDto>>), get(list_profiles)),
@@ -781,6 +792,7 @@ pub struct CreateUserDto {
     sam: Option<String>,
     roles: Vec<UserRoleDto>,
     organization_unit_node_id: Option<String>,
+    conversation_as_service: Option<String>,
 }
 
 async fn create_user(
@@ -897,6 +909,10 @@ async fn upsert_user(
                 (
                     "OrganizationUnitNodeId",
                     body.organization_unit_node_id.clone(),
+                ),
+                (
+                    "ConversationAsService",
+                    body.conversation_as_service.clone(),
                 ),
                 (
                     "Roles",
@@ -1071,6 +1087,7 @@ fn user_as_create_body(engine: &Engine, agent: AgentId) -> Option<CreateUserDto>
         sam: attribute("Sam"),
         roles: user.roles,
         organization_unit_node_id: attribute("OrganizationUnitNodeId"),
+        conversation_as_service: attribute("ConversationAsService"),
     })
 }
 
@@ -1219,6 +1236,135 @@ async fn set_roles(
     user.roles = roles;
     let dto = upsert_user(&state, &tenant, user).await?;
     Ok(Json(dto.roles).into_response())
+}
+
+/// The services a user may start conversations as: the services it serves.
+async fn conversation_as_services(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    Path(identifier): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&caller.tenant).await?;
+    let items = state.read(&tenant, |engine| -> Result<Vec<ServiceDto>, ApiError> {
+        let agent = find_user(engine, &identifier)?;
+        let info = engine
+            .agent_info(agent)
+            .ok_or_else(|| ApiError::not_found("UserNotFound", "gone"))?;
+        Ok(info
+            .memberships
+            .iter()
+            .filter_map(|(service, _)| engine.service_info(*service))
+            .map(|service| ServiceDto::from_service(engine, &service))
+            .collect())
+    })?;
+    list_response(version, &paging, items)
+}
+
+#[derive(Deserialize, schemars::JsonSchema, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConversationAsBody {
+    /// A service the user serves (id or SIP URI), or none to clear.
+    service: Option<String>,
+}
+
+/// Sets the service the user's own conversations appear as; it must be one the user serves.
+async fn set_conversation_as_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(identifier): Path<String>,
+    Body(body): Body<ConversationAsBody>,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&caller.tenant).await?;
+    let mut user = current_user(&state, &tenant, &identifier)?;
+    user.conversation_as_service = match &body.service {
+        None => None,
+        Some(service) => {
+            let name = state.read(&tenant, |engine| -> Result<String, ApiError> {
+                let service = find_service(engine, service)?;
+                let agent = find_user(engine, &identifier)?;
+                let serves = engine
+                    .agent_info(agent)
+                    .is_some_and(|info| info.memberships.iter().any(|(s, _)| *s == service));
+                if !serves {
+                    return Err(ApiError::invalid("the user does not serve that service"));
+                }
+                Ok(engine
+                    .service_info(service)
+                    .map(|s| s.spec.name)
+                    .unwrap_or_default())
+            })?;
+            Some(name)
+        }
+    };
+    Ok(Json(upsert_user(&state, &tenant, user).await?).into_response())
+}
+
+#[derive(Deserialize, schemars::JsonSchema, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct OutboundCallBody {
+    /// The number or SIP URI to call.
+    target: String,
+    /// The service the call is made for (id or SIP URI).
+    service: Option<String>,
+    /// The user who makes the call; without one, a free agent of the service is chosen.
+    user: Option<String>,
+    /// Shown as the caller to the called party.
+    caller_id: Option<String>,
+    /// Context parameters for the agent.
+    context_parameters: Vec<NameValue>,
+}
+
+/// Starts an outbound call: a call task offered to the named user (only), or to a free agent of the service.
+async fn start_outbound_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<OutboundCallBody>,
+) -> Result<Response, ApiError> {
+    if body.target.trim().is_empty() {
+        return Err(ApiError::bad_request("'Target' is required."));
+    }
+    let tenant = state.tenant(&caller.tenant).await?;
+    let spec = state.read(&tenant, |engine| -> Result<TaskSpec, ApiError> {
+        let agent = body
+            .user
+            .as_deref()
+            .map(|u| find_user(engine, u))
+            .transpose()?;
+        let service = match (&body.service, agent) {
+            (Some(service), _) => find_service(engine, service)?,
+            (None, Some(agent)) => engine
+                .agent_info(agent)
+                .and_then(|info| info.memberships.first().map(|(s, _)| *s))
+                .ok_or_else(|| {
+                    ApiError::invalid("the user serves no service to call for; give 'Service'")
+                })?,
+            (None, None) => return Err(ApiError::bad_request("Give 'Service', 'User' or both.")),
+        };
+        let mut spec = TaskSpec::new(TaskId(uuid::Uuid::new_v4()), service);
+        spec.kind = TaskKind::Call;
+        spec.direction = Direction::Outbound;
+        spec.customer = body.target.clone();
+        if let Some(agent) = agent {
+            spec.preferred_agents = vec![agent];
+            spec.preferred_only = true;
+        }
+        spec.context = body
+            .context_parameters
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .chain(
+                body.caller_id
+                    .clone()
+                    .map(|id| ("CallerId".to_string(), id)),
+            )
+            .collect();
+        Ok(spec)
+    })?;
+    let id = spec.id;
+    state.command(&tenant, Command::CreateTask(spec)).await?;
+    Ok(Json(id.to_string()).into_response())
 }
 
 /// A responsibility profile of the tenant.

@@ -942,3 +942,64 @@ async fn organization_units_and_absence_reasons() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Conversation-as services and outbound calls.
+#[tokio::test]
+async fn conversation_as_and_outbound_calls() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let cc = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    let (status, services) = app
+        .get(&format!("/v1.0/users/{cc}/services/conversationas"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(services[0]["Id"], service.as_str());
+    let (status, user) = app
+        .post(
+            &format!("/v2.0/users/{cc}/setConversationAsService"),
+            json!({"Service": service}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["ConversationAsService"], "Business Customer Care");
+    let (other, _) = app
+        .post(
+            "/v2.0/services",
+            json!({"Name": "Other", "SipUri": "sip:other@dev.local"}),
+        )
+        .await;
+    assert_eq!(other, StatusCode::OK);
+    let (status, _) = app
+        .post(
+            &format!("/v2.0/users/{cc}/setConversationAsService"),
+            json!({"Service": "sip:other@dev.local"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not a service the user serves"
+    );
+
+    let (status, id) = app
+        .post(
+            "/v1.0/tasks/outboundCall/start",
+            json!({"Target": "+41790000000", "User": cc, "CallerId": "+41000000000"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{id}");
+    let (_, task) = app
+        .get(&format!("/v1.0/tasks/{}", id.as_str().unwrap()))
+        .await;
+    assert_eq!(task["Type"], "OutboundCall");
+    assert_eq!(task["State"], "Distributed");
+    assert_eq!(task["CustomerIdentifier"], "+41790000000");
+    let (_, state) = app.get(&format!("/v2.0/usersStates/{cc}")).await;
+    assert_eq!(state["AgentState"], "AgentDialing");
+    let (status, _) = app
+        .post("/v1.0/tasks/outboundCall/start", json!({"Target": "+41"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
