@@ -13,6 +13,8 @@ use switchboard_server::clock::{Clock, SystemClock};
 use switchboard_server::{AppState, ServerConfig};
 use switchboard_store::{Store, StoreUrl};
 
+mod bench;
+
 const DEMO: &str = include_str!("demo.txt");
 
 #[derive(Parser)]
@@ -94,10 +96,43 @@ enum Commands {
     },
     /// Print the OpenAPI document of the server's API.
     Openapi,
+    /// Drive a running server with load and report throughput and latency.
+    Bench {
+        #[command(subcommand)]
+        scenario: BenchScenario,
+    },
     /// Run a routing script (the language is described in crates/switchboard-core/src/script.rs).
     Run {
         /// The script file.
         file: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchScenario {
+    /// Open-loop task creation over REST at a fixed rate; latency counts from each request's due time.
+    CreateTasks {
+        /// The server.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:4444")]
+        url: String,
+        /// An API key with TasksManage (and Configuration to create the service if missing).
+        #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+        key: String,
+        /// Requests per second offered.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// The service to create tasks in (SIP URI; created if missing).
+        #[arg(long, default_value = "sip:bench@switchboard.test")]
+        service: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -145,6 +180,30 @@ fn main() -> ExitCode {
             .with_context(|| format!("could not read script {file}"))
             .and_then(|script| run_script(&script)),
         Commands::Keys { db, command } => keys(&db, command),
+        Commands::Bench {
+            scenario:
+                BenchScenario::CreateTasks {
+                    url,
+                    key,
+                    rate,
+                    duration,
+                    connections,
+                    service,
+                    json,
+                },
+        } => tokio::runtime::Runtime::new()
+            .context("could not start the async runtime")
+            .and_then(|runtime| {
+                runtime.block_on(bench::create_tasks(bench::CreateTasks {
+                    url,
+                    key,
+                    rate,
+                    duration: std::time::Duration::from_secs(duration),
+                    connections,
+                    service,
+                    json,
+                }))
+            }),
         Commands::Openapi => {
             println!("{:#}", switchboard_server::openapi_document());
             Ok(())

@@ -119,3 +119,37 @@ fn serve_applies_a_configuration_and_import_is_idempotent() {
     server.kill().expect("stop");
     server.wait().expect("reap");
 }
+
+#[test]
+fn the_load_generator_runs_against_a_server() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = format!("sqlite://{}", dir.path().join("sb.db").display());
+    let (mut server, base, _) = common::start_with(&db, &[]);
+    let (code, stdout, stderr) = switchboard(&[
+        "bench",
+        "create-tasks",
+        "--url",
+        &base,
+        "--key",
+        common::KEY,
+        "--rate",
+        "200",
+        "--duration",
+        "1",
+        "--connections",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["succeeded"], 200, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}));
+    let p99 = report["latency_ms"]["p99"].as_f64().unwrap();
+    assert!(p99 > 0.0 && p99 < 5_000.0, "{report}");
+    assert!(
+        report["achieved_rate_per_s"].as_f64().unwrap() > 100.0,
+        "{report}"
+    );
+    server.kill().expect("stop");
+    server.wait().expect("reap");
+}
