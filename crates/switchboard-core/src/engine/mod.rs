@@ -1726,18 +1726,24 @@ impl Engine {
     /// Ends a task and removes it from the live engine, returning its final state.
     fn terminate_idx(&mut self, task_idx: TaskIdx, reason: TerminationReason) -> TaskInfo {
         // The snapshot and the event come first, so that they still name the agent and precede the agent's
-        // wrap-up in the event stream.
-        let status = self.task(task_idx).status;
-        let handled_by = self.task(task_idx).agent;
+        // wrap-up in the event stream. The task leaves the engine below and nothing on the way reads its
+        // heap-owning fields again, so the snapshot takes them over instead of copying them.
         let now = self.now;
-        let mut info = self.task_info_idx(task_idx);
+        let task = self.task_mut(task_idx);
+        let (status, handled_by) = (task.status, task.agent);
+        let owned = status::OwnedTaskFields {
+            external_id: task.external_id.take(),
+            customer: std::mem::take(&mut task.customer),
+            required_traits: std::mem::take(&mut task.required_traits),
+            context: std::mem::take(&mut task.context),
+        };
+        let mut info = self.task_info_with(task_idx, owned);
         info.status = TaskStatus::Terminated;
         info.terminated = Some(now);
         info.termination_reason = Some(reason);
-        let id = info.id;
         let agent_id = handled_by.map(|a| self.agent(a).spec.id);
         self.emit(EventKind::TaskTerminated {
-            task: id,
+            task: info.id,
             reason,
             agent: agent_id,
             record: Box::new(info.clone()),
@@ -1748,19 +1754,18 @@ impl Engine {
             TaskStatus::Established | TaskStatus::OnHold => self.finish_work(task_idx),
             TaskStatus::Scheduled | TaskStatus::Terminated => {}
         }
-        self.task_mut(task_idx).status = TaskStatus::Terminated;
         // Drop the task from every index.
-        if let Some(at) = self.task(task_idx).timer_at {
-            self.task_timers.remove(&(at, task_idx));
-        }
         let task = self.tasks[task_idx as usize]
             .take()
             .expect("terminating a live task");
-        self.task_index.remove(&task.id);
-        if let Some(external) = &task.external_id {
+        if let Some(at) = task.timer_at {
+            self.task_timers.remove(&(at, task_idx));
+        }
+        self.task_index.remove(&info.id);
+        if let Some(external) = &info.external_id {
             self.task_by_external.remove(external);
         }
-        self.task_by_number.remove(&task.number);
+        self.task_by_number.remove(&info.number);
         self.service_mut(task.service).n_live -= 1;
         self.n_live_tasks -= 1;
         self.free_tasks.push(task_idx);

@@ -205,6 +205,14 @@ pub struct Explanation {
     pub ineligible: Vec<(AgentId, Ineligibility)>,
 }
 
+/// The heap-owning fields of a task that its snapshot carries.
+pub(super) struct OwnedTaskFields {
+    pub(super) external_id: Option<String>,
+    pub(super) customer: String,
+    pub(super) required_traits: Vec<TraitRequirement>,
+    pub(super) context: Vec<(String, String)>,
+}
+
 fn held_level(traits: &[(TraitId, Level)], trait_id: TraitId) -> Level {
     traits
         .iter()
@@ -274,15 +282,28 @@ impl Engine {
 
     pub(super) fn task_info_idx(&self, task_idx: TaskIdx) -> TaskInfo {
         let task = self.task(task_idx);
+        let owned = OwnedTaskFields {
+            external_id: task.external_id.clone(),
+            customer: task.customer.clone(),
+            required_traits: task.required_traits.clone(),
+            context: task.context.clone(),
+        };
+        self.task_info_with(task_idx, owned)
+    }
+
+    /// The snapshot of a live task built around its owned fields, which the caller either clones or, for a task
+    /// that is leaving the engine, moves out of it.
+    pub(super) fn task_info_with(&self, task_idx: TaskIdx, owned: OwnedTaskFields) -> TaskInfo {
+        let task = self.task(task_idx);
         let agent_id = |a: AgentIdx| self.agents[a as usize].as_ref().map(|agent| agent.spec.id);
         TaskInfo {
             id: task.id,
             number: task.number,
-            external_id: task.external_id.clone(),
+            external_id: owned.external_id,
             kind: task.kind,
             direction: task.direction,
             service: self.service(task.service).spec.id,
-            customer: task.customer.clone(),
+            customer: owned.customer,
             priority: task.priority,
             status: task.status,
             agent: task.agent.and_then(agent_id),
@@ -295,9 +316,9 @@ impl Engine {
                 .reserved
                 .and_then(|(a, until)| agent_id(a).map(|id| (id, until))),
             required_capabilities: task.required_capabilities,
-            required_traits: task.required_traits.clone(),
+            required_traits: owned.required_traits,
             distribute: task.distribute,
-            context: task.context.clone(),
+            context: owned.context,
             not_before: task.not_before,
             created: task.created,
             queue_started: task.queue_started,
