@@ -21,6 +21,8 @@ use crate::types::{
     TerminationReason, Time, TraitId, TraitRequirement,
 };
 
+use timers::LifetimeQueue;
+
 pub use snapshot::{
     AgentSnapshot, MembershipSnapshot, RestoreError, ServiceSnapshot, Snapshot, TaskSnapshot,
 };
@@ -219,7 +221,10 @@ pub struct Engine {
     task_by_external: FxHashMap<String, TaskIdx>,
     task_by_number: FxHashMap<u64, TaskIdx>,
     n_live_tasks: usize,
+    /// Live tasks under their earliest deadline other than their lifetime.
     task_timers: BTreeSet<(Time, TaskIdx)>,
+    /// Live tasks under their lifetime deadline.
+    lifetimes: LifetimeQueue,
     agent_timers: BTreeSet<(Time, AgentIdx)>,
     dirty_agents: Vec<AgentIdx>,
     events: Vec<Event>,
@@ -258,6 +263,7 @@ impl Engine {
             task_by_number: FxHashMap::default(),
             n_live_tasks: 0,
             task_timers: BTreeSet::new(),
+            lifetimes: LifetimeQueue::default(),
             agent_timers: BTreeSet::new(),
             dirty_agents: Vec::new(),
             events: Vec::new(),
@@ -273,6 +279,7 @@ impl Engine {
     pub fn set_config(&mut self, now: Time, config: EngineConfig) {
         self.begin(now);
         self.config = config;
+        self.refile_lifetimes();
         let live: Vec<TaskIdx> = self.live_task_indices().collect();
         for task_idx in live {
             self.reschedule_task(task_idx);
@@ -1228,6 +1235,7 @@ impl Engine {
         let task = self.task_mut(task_idx);
         task.lifetime_start = now;
         task.last_polled = now;
+        self.file_lifetime(task_idx);
     }
 
     /// Records that the creating system read the task (it is not abandoned): renews the polling timeout.
@@ -1432,12 +1440,14 @@ impl Engine {
 
     /// The earliest time at which a timer will fire, so the caller knows when to call `advance`.
     pub fn next_deadline(&self) -> Option<Time> {
-        let task = self.task_timers.first().map(|(at, _)| *at);
-        let agent = self.agent_timers.first().map(|(at, _)| *at);
-        match (task, agent) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.task_timers.first().map(|(at, _)| *at),
+            self.lifetimes.first_deadline(),
+            self.agent_timers.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- internals shared by the submodules ----------------------------------------------------------------
@@ -1688,6 +1698,7 @@ impl Engine {
         self.task_by_number.insert(number, task_idx);
         self.service_mut(service_idx).n_live += 1;
         self.n_live_tasks += 1;
+        self.file_lifetime(task_idx);
         Ok(task_idx)
     }
 
@@ -1761,6 +1772,7 @@ impl Engine {
         if let Some(at) = task.timer_at {
             self.task_timers.remove(&(at, task_idx));
         }
+        self.lifetimes.file(task_idx, None);
         self.task_index.remove(&info.id);
         if let Some(external) = &info.external_id {
             self.task_by_external.remove(external);

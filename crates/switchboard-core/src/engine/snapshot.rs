@@ -542,6 +542,7 @@ impl Engine {
                 engine.place_waiting(task_idx);
             }
         }
+        engine.refile_lifetimes();
         for &task_idx in &live {
             engine.reschedule_task(task_idx);
         }

@@ -1,12 +1,176 @@
 //! Timers, driven only by the `now` callers pass in: RONA, reservation windows, overflow after the maximum wait,
 //! scheduled callbacks becoming due, polling timeout and lifetime expiry, and the end of wrap-up.
 //!
-//! Each live task sits at most once in the deadline index, under the earliest of its deadlines; when that fires,
-//! every deadline of the task is re-evaluated and the task is filed again under the next one.
+//! Each live task sits at most once in the deadline index, under the earliest of its deadlines other than its
+//! lifetime; when that fires, every deadline of the task is re-evaluated and the task is filed again under the
+//! next one. Lifetime deadlines, which every task has and which are almost never reached, sit apart in a
+//! `LifetimeQueue`, so that ending a task costs no search in a large index. Both are read as one: timers fire
+//! in `(time, task slot)` order, and a task fires at the earliest of all its deadlines.
 
 use super::{AgentIdx, Engine, Location, TaskIdx};
 use crate::event::EventKind;
 use crate::types::{QueueReason, TaskKind, TaskStatus, TerminationReason, Time};
+
+/// The lifetime deadlines of live tasks, in firing order `(deadline, task slot)`, with lazy deletion.
+///
+/// A task's lifetime deadline is its lifetime start plus the tenant's one lifetime, and a lifetime starts at the
+/// `now` of the command that starts it, which never goes back. So deadlines arrive in time order, and filing one
+/// is a push at the back. Ending a task, or restarting its lifetime, only marks its slot: the old entry stays
+/// where it is, dead, until it reaches the front or the queue is compacted, which happens once dead entries
+/// outnumber live ones, so every entry is moved a bounded number of times. A change of the lifetime setting
+/// rebuilds the queue.
+///
+/// Entries of one instant may arrive out of slot order; only the last group of equal deadlines can be unsorted,
+/// and it is sorted before it is read or followed by a later deadline.
+#[derive(Default)]
+pub(crate) struct LifetimeQueue {
+    /// `entries[front..]` are the entries not consumed yet. The first of them is always live.
+    entries: Vec<(Time, TaskIdx)>,
+    front: usize,
+    /// The last group of equal deadlines in `entries` may be out of slot order.
+    tail_unsorted: bool,
+    /// Per task slot, the deadline under which the slot's task is filed: an entry is live when it matches.
+    filed: Vec<Option<Time>>,
+    n_filed: usize,
+}
+
+impl LifetimeQueue {
+    /// Files a task under `deadline`, or takes it out with `None`.
+    pub(super) fn file(&mut self, task_idx: TaskIdx, deadline: Option<Time>) {
+        let slot = task_idx as usize;
+        if slot >= self.filed.len() {
+            if deadline.is_none() {
+                return;
+            }
+            self.filed.resize(slot + 1, None);
+        }
+        let previous = std::mem::replace(&mut self.filed[slot], deadline);
+        if previous == deadline {
+            return;
+        }
+        match (previous, deadline) {
+            (None, Some(_)) => self.n_filed += 1,
+            (Some(_), None) => self.n_filed -= 1,
+            _ => {}
+        }
+        if let Some(at) = deadline {
+            self.push((at, task_idx));
+        }
+        self.drop_dead_front();
+        self.compact_if_sparse();
+    }
+
+    /// The first live entry: the task whose lifetime ends first (lowest slot on a tie).
+    pub(super) fn first(&mut self) -> Option<(Time, TaskIdx)> {
+        if self.tail_unsorted {
+            self.sort_tail();
+            self.drop_dead_front();
+        }
+        self.entries.get(self.front).copied()
+    }
+
+    /// The earliest lifetime deadline, if any task has one.
+    pub(super) fn first_deadline(&self) -> Option<Time> {
+        // The front entry is live, and the only group that may be out of slot order shares one deadline.
+        self.entries.get(self.front).map(|(at, _)| *at)
+    }
+
+    /// Takes out the first live entry (which `first` returned) as its timer fires.
+    pub(super) fn pop_first(&mut self) {
+        let (_, task_idx) = self.entries[self.front];
+        self.file(task_idx, None);
+    }
+
+    /// Replaces every entry, for a new lifetime setting or a restored engine.
+    pub(super) fn rebuild(&mut self, n_slots: usize, mut entries: Vec<(Time, TaskIdx)>) {
+        entries.sort_unstable();
+        self.filed.clear();
+        self.filed.resize(n_slots, None);
+        for &(at, task_idx) in &entries {
+            self.filed[task_idx as usize] = Some(at);
+        }
+        self.n_filed = entries.len();
+        self.entries = entries;
+        self.front = 0;
+        self.tail_unsorted = false;
+    }
+
+    fn is_live(&self, (at, task_idx): (Time, TaskIdx)) -> bool {
+        self.filed.get(task_idx as usize) == Some(&Some(at))
+    }
+
+    fn push(&mut self, entry: (Time, TaskIdx)) {
+        match self.entries[self.front..].last() {
+            None => {}
+            Some(&last) if entry.0 == last.0 => {
+                if entry.1 < last.1 {
+                    self.tail_unsorted = true;
+                }
+            }
+            Some(&last) if entry.0 > last.0 => {
+                if self.tail_unsorted {
+                    self.sort_tail();
+                }
+            }
+            Some(_) => {
+                // Lifetimes start at the engine's clock, which never goes back, so this does not happen; kept
+                // correct all the same by inserting in place.
+                if self.tail_unsorted {
+                    self.sort_tail();
+                }
+                let at = self.front + self.entries[self.front..].partition_point(|e| *e < entry);
+                self.entries.insert(at, entry);
+                return;
+            }
+        }
+        self.entries.push(entry);
+    }
+
+    /// Sorts the last group of equal deadlines by slot.
+    fn sort_tail(&mut self) {
+        if let Some(&(last_at, _)) = self.entries[self.front..].last() {
+            let start = self.front + self.entries[self.front..].partition_point(|e| e.0 < last_at);
+            self.entries[start..].sort_unstable();
+        }
+        self.tail_unsorted = false;
+    }
+
+    fn drop_dead_front(&mut self) {
+        while let Some(&entry) = self.entries.get(self.front) {
+            if self.is_live(entry) {
+                return;
+            }
+            self.front += 1;
+        }
+        self.entries.clear();
+        self.front = 0;
+        self.tail_unsorted = false;
+    }
+
+    /// Drops the dead entries once they outnumber the live ones, and the consumed prefix once it is half the
+    /// storage, so both cost O(1) amortized per filing.
+    fn compact_if_sparse(&mut self) {
+        let n_entries = self.entries.len() - self.front;
+        if n_entries > 2 * self.n_filed + 64 {
+            if self.tail_unsorted {
+                self.sort_tail();
+            }
+            let filed = &self.filed;
+            let front = self.front;
+            let mut position = 0;
+            self.entries.retain(|&(at, task_idx)| {
+                position += 1;
+                position > front && filed.get(task_idx as usize) == Some(&Some(at))
+            });
+            // A slot refilled in the instant its task ended can be listed twice under one deadline.
+            self.entries.dedup();
+            self.front = 0;
+        } else if self.front > 64 && self.front * 2 > self.entries.len() {
+            self.entries.drain(..self.front);
+            self.front = 0;
+        }
+    }
+}
 
 impl Engine {
     /// The polling deadline of a task, if polling applies to it in its state.
@@ -23,7 +187,7 @@ impl Engine {
         }
     }
 
-    fn lifetime_deadline(&self, task_idx: TaskIdx) -> Option<Time> {
+    pub(super) fn lifetime_deadline(&self, task_idx: TaskIdx) -> Option<Time> {
         let task = self.task(task_idx);
         if task.kind == TaskKind::Block {
             return None;
@@ -52,6 +216,7 @@ impl Engine {
         }
     }
 
+    /// The earliest deadline of a task other than its lifetime, which `lifetimes` keeps.
     fn next_task_deadline(&self, task_idx: TaskIdx) -> Option<Time> {
         let task = self.task(task_idx);
         let own = match task.status {
@@ -64,7 +229,6 @@ impl Engine {
             self.reservation_deadline(task_idx),
             self.overflow_deadline(task_idx),
             self.polling_deadline(task_idx),
-            self.lifetime_deadline(task_idx),
         ]
         .into_iter()
         .flatten()
@@ -87,18 +251,43 @@ impl Engine {
         self.task_mut(task_idx).timer_at = next;
     }
 
+    /// Files the task's lifetime deadline (or none) in `lifetimes`.
+    pub(super) fn file_lifetime(&mut self, task_idx: TaskIdx) {
+        let deadline = self.lifetime_deadline(task_idx);
+        self.lifetimes.file(task_idx, deadline);
+    }
+
+    /// Files every live task's lifetime deadline again, after the lifetime setting may have changed.
+    pub(super) fn refile_lifetimes(&mut self) {
+        let entries: Vec<(Time, TaskIdx)> = self
+            .live_task_indices()
+            .filter_map(|task_idx| Some((self.lifetime_deadline(task_idx)?, task_idx)))
+            .collect();
+        self.lifetimes.rebuild(self.tasks.len(), entries);
+    }
+
+    /// The first task timer due, from the deadline index or the lifetime queue, and whether it is a lifetime.
+    fn first_task_timer(&mut self) -> Option<((Time, TaskIdx), bool)> {
+        let deadline = self.task_timers.first().copied();
+        match (deadline, self.lifetimes.first()) {
+            (Some(deadline), Some(lifetime)) if lifetime < deadline => Some((lifetime, true)),
+            (None, Some(lifetime)) => Some((lifetime, true)),
+            (deadline, _) => deadline.map(|timer| (timer, false)),
+        }
+    }
+
     /// Fires, in time order, every timer due at or before `until`. Each fires at its own time, as if the caller
     /// had called at exactly that moment, and its consequences are routed before the next one fires.
     pub(super) fn fire_timers_until(&mut self, until: Time) {
         loop {
-            let task_timer = self.task_timers.first().copied();
+            let task_timer = self.first_task_timer();
             let agent_timer = self.agent_timers.first().copied();
             let fire_agent = match (task_timer, agent_timer) {
                 (None, None) => break,
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
                 // On a tie the agent's wrap-up ends first, so the task that fires next can reach it.
-                (Some((task_at, _)), Some((agent_at, _))) => agent_at <= task_at,
+                (Some(((task_at, _), _)), Some((agent_at, _))) => agent_at <= task_at,
             };
             if fire_agent {
                 let (at, agent_idx) = agent_timer.expect("chosen");
@@ -109,13 +298,17 @@ impl Engine {
                 self.agent_timers.remove(&(at, agent_idx));
                 self.fire_wrapup_end(agent_idx, at);
             } else {
-                let (at, task_idx) = task_timer.expect("chosen");
+                let ((at, task_idx), lifetime) = task_timer.expect("chosen");
                 if at > until {
                     break;
                 }
                 self.now = self.now.max(at);
-                self.task_timers.remove(&(at, task_idx));
-                self.task_mut(task_idx).timer_at = None;
+                if lifetime {
+                    self.lifetimes.pop_first();
+                } else {
+                    self.task_timers.remove(&(at, task_idx));
+                    self.task_mut(task_idx).timer_at = None;
+                }
                 self.fire_task(task_idx);
             }
             self.settle();
