@@ -14,7 +14,9 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{AgentError, ConfigError, TaskError};
 use crate::event::{Event, EventKind};
-use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec, TaskSpec, INITIAL_PRESENCE};
+use crate::spec::{
+    AgentSpec, EngineConfig, PresenceSettings, ProfileSpec, ServiceSpec, TaskSpec, INITIAL_PRESENCE,
+};
 use crate::types::{
     AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence,
     Priority, ProfileId, QueueReason, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus,
@@ -110,7 +112,17 @@ pub(crate) struct Membership {
 }
 
 pub(crate) struct AgentStateData {
-    spec: AgentSpec,
+    /// Configuration as last upserted. Boxed, and the few fields routing reads on every command copied below,
+    /// so that an agent's routing state spans fewer cache lines.
+    spec: Box<AgentSpec>,
+    /// `spec.id`.
+    id: AgentId,
+    /// `spec.capabilities`.
+    capabilities: Capabilities,
+    /// `spec.capacity` of every channel, by `Channel::index`.
+    capacities: [u16; Channel::COUNT],
+    /// `spec.presence_settings`.
+    presence_settings: PresenceSettings,
     number: u32,
     traits: Vec<(TraitId, Level)>,
     current_profile: Option<ProfileId>,
@@ -137,6 +149,80 @@ pub(crate) struct AgentStateData {
     /// Tasks restricted to this agent (reserved for it, or preferred-only naming it) that wait.
     personal: BTreeMap<Rank, TaskIdx>,
     dirty: bool,
+}
+
+/// `AgentSpec::capacity` of every channel, by `Channel::index`.
+fn capacities_of(spec: &AgentSpec) -> [u16; Channel::COUNT] {
+    let mut capacities = [0; Channel::COUNT];
+    for channel in [
+        Channel::Voice,
+        Channel::Chat,
+        Channel::Email,
+        Channel::External,
+        Channel::Block,
+    ] {
+        capacities[channel.index()] = spec.capacity(channel);
+    }
+    capacities
+}
+
+impl AgentStateData {
+    /// Routing state of a new agent: logged out, idle since `now`, no memberships yet.
+    fn new(
+        spec: AgentSpec,
+        number: u32,
+        traits: Vec<(TraitId, Level)>,
+        current_profile: Option<ProfileId>,
+        now: Time,
+    ) -> AgentStateData {
+        AgentStateData {
+            id: spec.id,
+            capabilities: spec.capabilities,
+            capacities: capacities_of(&spec),
+            presence_settings: spec.presence_settings,
+            spec: Box::new(spec),
+            number,
+            traits,
+            current_profile,
+            memberships: Vec::new(),
+            presence: INITIAL_PRESENCE,
+            line: None,
+            blocked: false,
+            absent: None,
+            paused: None,
+            rona: false,
+            wrapup_until: None,
+            tasks: Vec::new(),
+            channel: None,
+            load: 0,
+            n_offered: 0,
+            n_block_tasks: 0,
+            idle_since: now,
+            was_idle: false,
+            status: (
+                AgentState::LoggedOut,
+                false,
+                Some(NotSelectableReason::Offline),
+            ),
+            status_since: now,
+            personal: BTreeMap::new(),
+            dirty: false,
+        }
+    }
+
+    /// Replaces the configuration, keeping the copies routing reads in step.
+    fn set_spec(&mut self, spec: AgentSpec) {
+        self.id = spec.id;
+        self.capabilities = spec.capabilities;
+        self.capacities = capacities_of(&spec);
+        self.presence_settings = spec.presence_settings;
+        *self.spec = spec;
+    }
+
+    /// The agent's capacity on a channel (`AgentSpec::capacity`).
+    fn capacity(&self, channel: Channel) -> u16 {
+        self.capacities[channel.index()]
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -587,7 +673,7 @@ impl Engine {
                 if !keeps_profile {
                     agent.current_profile = spec.default_profile;
                 }
-                agent.spec = spec;
+                agent.set_spec(spec);
                 agent.number = number;
                 agent.traits = traits;
                 agent_idx
@@ -596,41 +682,19 @@ impl Engine {
                 let agent_idx = self.agents.len() as AgentIdx;
                 let current_profile = spec.default_profile;
                 self.agent_index.insert(spec.id, agent_idx);
-                self.agents.push(Some(AgentStateData {
+                self.agents.push(Some(AgentStateData::new(
                     spec,
                     number,
                     traits,
                     current_profile,
-                    memberships: Vec::new(),
-                    presence: INITIAL_PRESENCE,
-                    line: None,
-                    blocked: false,
-                    absent: None,
-                    paused: None,
-                    rona: false,
-                    wrapup_until: None,
-                    tasks: Vec::new(),
-                    channel: None,
-                    load: 0,
-                    n_offered: 0,
-                    n_block_tasks: 0,
-                    idle_since: now,
-                    was_idle: false,
-                    status: (
-                        AgentState::LoggedOut,
-                        false,
-                        Some(NotSelectableReason::Offline),
-                    ),
-                    status_since: now,
-                    personal: BTreeMap::new(),
-                    dirty: false,
-                }));
+                    now,
+                )));
                 agent_idx
             }
         };
         self.agent_numbers.insert(number, agent_idx);
         self.index_identifiers(agent_idx);
-        let agent_id = self.agent(agent_idx).spec.id;
+        let agent_id = self.agent(agent_idx).id;
         self.emit(EventKind::AgentUpserted { agent: agent_id });
         self.recompute_memberships(agent_idx);
         self.agent_changed(agent_idx);
@@ -762,7 +826,7 @@ impl Engine {
             // SIP URIs are often given without their scheme.
             self.agent_identifiers.get(&format!("sip:{lower}"))
         })?;
-        Some(self.agent(*found).spec.id)
+        Some(self.agent(*found).id)
     }
 
     /// Finds a service by id or SIP URI, case-insensitively (LUCS `{serviceIdentifier}`).
@@ -800,7 +864,7 @@ impl Engine {
     }
 
     fn apply_presence(&mut self, agent_idx: AgentIdx, presence: Presence) {
-        let agent_id = self.agent(agent_idx).spec.id;
+        let agent_id = self.agent(agent_idx).id;
         let data = self.agent_mut(agent_idx);
         let changed = data.presence != presence;
         data.presence = presence;
@@ -868,7 +932,7 @@ impl Engine {
     }
 
     fn logout_idx(&mut self, agent_idx: AgentIdx) {
-        let agent_id = self.agent(agent_idx).spec.id;
+        let agent_id = self.agent(agent_idx).id;
         let data = self.agent_mut(agent_idx);
         let had_line = data.line.take().is_some();
         data.paused = None;
@@ -1137,7 +1201,7 @@ impl Engine {
                     .expect("offered task has an agent");
                 if let Some(named) = named {
                     if named != holder {
-                        return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).spec.id));
+                        return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).id));
                     }
                 }
                 self.establish_idx(task_idx);
@@ -1151,7 +1215,7 @@ impl Engine {
                 };
                 let channel = self.task(task_idx).kind.channel();
                 if !self.has_capacity(agent_idx, channel) {
-                    return Err(TaskError::NoCapacity(self.agent(agent_idx).spec.id));
+                    return Err(TaskError::NoCapacity(self.agent(agent_idx).id));
                 }
                 // The task leaves its queue first: left there, it would still be counted as waiting and could be
                 // offered to a second agent while this one handles it.
@@ -1183,7 +1247,7 @@ impl Engine {
             .agent
             .expect("offered task has an agent");
         if holder != agent_idx {
-            return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).spec.id));
+            return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).id));
         }
         self.emit(EventKind::TaskDeclined { task, agent });
         self.task_mut(task_idx).declined.push(agent_idx);
@@ -1416,7 +1480,7 @@ impl Engine {
         }
         self.task_mut(task_idx).reserved = reservation;
         if let Some((agent_idx, until)) = reservation {
-            let agent_id = self.agent(agent_idx).spec.id;
+            let agent_id = self.agent(agent_idx).id;
             self.emit(EventKind::TaskReserved {
                 task,
                 agent: agent_id,
@@ -1752,7 +1816,7 @@ impl Engine {
         info.status = TaskStatus::Terminated;
         info.terminated = Some(now);
         info.termination_reason = Some(reason);
-        let agent_id = handled_by.map(|a| self.agent(a).spec.id);
+        let agent_id = handled_by.map(|a| self.agent(a).id);
         self.emit(EventKind::TaskTerminated {
             task: info.id,
             reason,

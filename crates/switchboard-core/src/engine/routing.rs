@@ -113,7 +113,7 @@ impl Engine {
                 self.leave_service(agent_idx, service_idx);
             }
         }
-        let agent_id = self.agent(agent_idx).spec.id;
+        let agent_id = self.agent(agent_idx).id;
         for (service_idx, penalty, explicit, responsibility, level_sum) in desired {
             let service_id = self.service(service_idx).spec.id;
             let agent = self.agent_mut(agent_idx);
@@ -171,7 +171,7 @@ impl Engine {
             return;
         };
         let membership = agent.memberships.remove(pos);
-        let agent_id = agent.spec.id;
+        let agent_id = agent.id;
         let service = self.service_mut(service_idx);
         if let Some(key) = membership.avail {
             service.available.remove(&key);
@@ -199,7 +199,7 @@ impl Engine {
     /// The first reason that keeps the agent from any new work, ignoring what it already holds.
     pub(super) fn blocking_reason(&self, agent_idx: AgentIdx) -> Option<NotSelectableReason> {
         let agent = self.agent(agent_idx);
-        let settings = agent.spec.presence_settings;
+        let settings = agent.presence_settings;
         if agent.presence == Presence::Offline {
             return Some(NotSelectableReason::Offline);
         }
@@ -248,8 +248,8 @@ impl Engine {
             return false;
         }
         match agent.channel {
-            None => agent.spec.capacity(channel) > 0,
-            Some(current) => current == channel && agent.load < agent.spec.capacity(current),
+            None => agent.capacity(channel) > 0,
+            Some(current) => current == channel && agent.load < agent.capacity(current),
         }
     }
 
@@ -265,7 +265,7 @@ impl Engine {
         }
         match agent.channel {
             None => Some(None),
-            Some(channel) if agent.load < agent.spec.capacity(channel) => Some(Some(channel)),
+            Some(channel) if agent.load < agent.capacity(channel) => Some(Some(channel)),
             Some(_) => None,
         }
     }
@@ -353,7 +353,7 @@ impl Engine {
     pub(super) fn task_admits(&self, task_idx: TaskIdx, agent_idx: AgentIdx) -> bool {
         let task = self.task(task_idx);
         let agent = self.agent(agent_idx);
-        agent.spec.capabilities.contains(task.required_capabilities)
+        agent.capabilities.contains(task.required_capabilities)
             && meets(&agent.traits, &task.required_traits)
             && !task.declined.contains(&agent_idx)
     }
@@ -631,7 +631,7 @@ impl Engine {
         let task_id = task.id;
         let agent = self.agent_mut(agent_idx);
         agent.n_block_tasks += 1;
-        let agent_id = agent.spec.id;
+        let agent_id = agent.id;
         self.emit(EventKind::TaskEstablished {
             task: task_id,
             agent: agent_id,
@@ -670,7 +670,7 @@ impl Engine {
         {
             membership.last_offered = offer_counter;
         }
-        let agent_id = agent.spec.id;
+        let agent_id = agent.id;
         self.emit(EventKind::TaskOffered {
             task: task_id,
             agent: agent_id,
@@ -697,7 +697,7 @@ impl Engine {
         task.connected_at = Some(now);
         task.offer_deadline = None;
         let task_id = task.id;
-        let agent_id = self.agent(agent_idx).spec.id;
+        let agent_id = self.agent(agent_idx).id;
         self.emit(EventKind::TaskEstablished {
             task: task_id,
             agent: agent_id,
@@ -729,7 +729,7 @@ impl Engine {
         let (service_idx, kind, connected_at) = (task.service, task.kind, task.connected_at);
         let agent_idx = self.detach(task_idx);
         let wrapup = self.service(service_idx).spec.wrapup;
-        let agent_id = self.agent(agent_idx).spec.id;
+        let agent_id = self.agent(agent_idx).id;
         let agent = self.agent_mut(agent_idx);
         if kind == TaskKind::Block {
             agent.n_block_tasks -= 1;
@@ -803,7 +803,7 @@ impl Engine {
                 let class_queue = &service.classes[class as usize];
                 let key = &class_queue.key;
                 if !self.has_capacity(agent_idx, key.channel)
-                    || !agent.spec.capabilities.contains(key.capabilities)
+                    || !agent.capabilities.contains(key.capabilities)
                     || !meets(&agent.traits, &key.traits)
                 {
                     continue;
@@ -857,7 +857,7 @@ impl Engine {
                     agent.status_since = now;
                 }
                 agent.status = status;
-                let agent_id = agent.spec.id;
+                let agent_id = agent.id;
                 self.emit(EventKind::AgentStatusChanged {
                     agent: agent_id,
                     state: status.0,

@@ -175,7 +175,7 @@ impl std::error::Error for RestoreError {}
 impl Engine {
     /// Copies the engine's whole state. Events not yet drained are not part of it.
     pub fn snapshot(&self) -> Snapshot {
-        let agent_id = |a: AgentIdx| self.agent(a).spec.id;
+        let agent_id = |a: AgentIdx| self.agent(a).id;
         Snapshot {
             config: self.config.clone(),
             now: self.now,
@@ -205,7 +205,7 @@ impl Engine {
                 .iter()
                 .map(|slot| {
                     slot.as_ref().map(|agent| AgentSnapshot {
-                        spec: agent.spec.clone(),
+                        spec: (*agent.spec).clone(),
                         number: agent.number,
                         current_profile: agent.current_profile,
                         memberships: agent
@@ -402,10 +402,6 @@ impl Engine {
                 engine.agent_timers.insert((until, agent_idx));
             }
             engine.agents.push(Some(AgentStateData {
-                spec: agent.spec,
-                number: agent.number,
-                traits,
-                current_profile: agent.current_profile,
                 memberships,
                 presence: agent.presence,
                 line: agent.line,
@@ -414,17 +410,16 @@ impl Engine {
                 paused: agent.paused,
                 rona: agent.rona,
                 wrapup_until: agent.wrapup_until,
-                tasks: Vec::new(),
-                channel: None,
-                load: 0,
-                n_offered: 0,
-                n_block_tasks: 0,
-                idle_since: agent.idle_since,
                 was_idle: agent.was_idle,
                 status: agent.status,
                 status_since: agent.status_since,
-                personal: BTreeMap::new(),
-                dirty: false,
+                ..AgentStateData::new(
+                    agent.spec,
+                    agent.number,
+                    traits,
+                    agent.current_profile,
+                    agent.idle_since,
+                )
             }));
         }
         // Tasks in their slots.

@@ -264,7 +264,7 @@ impl Engine {
             return (state, false, Some(NotSelectableReason::Alerting));
         }
         if let Some(channel) = agent.channel {
-            if agent.load >= agent.spec.capacity(channel) {
+            if agent.load >= agent.capacity(channel) {
                 let external = agent
                     .tasks
                     .iter()
@@ -295,7 +295,7 @@ impl Engine {
     /// that is leaving the engine, moves out of it.
     pub(super) fn task_info_with(&self, task_idx: TaskIdx, owned: OwnedTaskFields) -> TaskInfo {
         let task = self.task(task_idx);
-        let agent_id = |a: AgentIdx| self.agents[a as usize].as_ref().map(|agent| agent.spec.id);
+        let agent_id = |a: AgentIdx| self.agents[a as usize].as_ref().map(|agent| agent.id);
         TaskInfo {
             id: task.id,
             number: task.number,
@@ -421,7 +421,7 @@ impl Engine {
         let data = self.agent(agent_idx);
         let (state, selectable, reason) = self.compute_status(agent_idx);
         Some(AgentInfo {
-            spec: data.spec.clone(),
+            spec: (*data.spec).clone(),
             number: data.number,
             presence: data.presence,
             line: data.line.clone(),
@@ -449,13 +449,13 @@ impl Engine {
     pub fn agent_by_number(&self, number: u32) -> Option<AgentId> {
         self.agent_numbers
             .get(&number)
-            .map(|&a| self.agent(a).spec.id)
+            .map(|&a| self.agent(a).id)
     }
 
     /// Every agent, in creation order.
     pub fn agents(&self) -> Vec<AgentId> {
         self.agent_indices()
-            .map(|a| self.agent(a).spec.id)
+            .map(|a| self.agent(a).id)
             .collect()
     }
 
@@ -472,7 +472,7 @@ impl Engine {
             members: data
                 .members
                 .iter()
-                .map(|&a| self.agent(a).spec.id)
+                .map(|&a| self.agent(a).id)
                 .collect(),
         })
     }
@@ -503,7 +503,7 @@ impl Engine {
                 return Some(match task.reserved {
                     Some((reserved, until)) if until > self.now && self.agent_exists(reserved) => {
                         Ineligibility::ReservedForAnother {
-                            agent: self.agent(reserved).spec.id,
+                            agent: self.agent(reserved).id,
                             until,
                         }
                     }
@@ -530,7 +530,7 @@ impl Engine {
         }
         let missing_capabilities = task
             .required_capabilities
-            .missing_from(agent.spec.capabilities);
+            .missing_from(agent.capabilities);
         if !missing_capabilities.is_empty() {
             return Some(Ineligibility::MissingCapabilities(missing_capabilities));
         }
@@ -582,7 +582,7 @@ impl Engine {
         let mut eligible = Vec::new();
         let mut ineligible = Vec::new();
         for agent_idx in candidates {
-            let agent_id = self.agent(agent_idx).spec.id;
+            let agent_id = self.agent(agent_idx).id;
             match self.ineligibility(task_idx, agent_idx) {
                 Some(why) => ineligible.push((agent_id, why)),
                 None => {

@@ -337,7 +337,7 @@ impl Engine {
         match task.status {
             TaskStatus::Offered if task.offer_deadline.is_some_and(|at| at <= now) => {
                 let agent_idx = task.agent.expect("offered task has an agent");
-                let (task_id, agent_id) = (task.id, self.agent(agent_idx).spec.id);
+                let (task_id, agent_id) = (task.id, self.agent(agent_idx).id);
                 self.emit(EventKind::TaskRona {
                     task: task_id,
                     agent: agent_id,
