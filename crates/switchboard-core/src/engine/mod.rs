@@ -75,7 +75,9 @@ pub(crate) struct ClassKey {
 
 pub(crate) struct ClassQueue {
     key: ClassKey,
-    queue: BTreeMap<Rank, TaskIdx>,
+    /// The class's routable tasks in queue order, each with whether any agent declined it. A task's declines
+    /// change only while it is out of the queue, and the flag spares a freed agent reading every head task.
+    queue: BTreeMap<Rank, (TaskIdx, bool)>,
     /// Position in the service's `nonempty_classes`, when the queue is not empty.
     nonempty_pos: Option<usize>,
 }
@@ -134,7 +136,7 @@ pub(crate) struct AgentStateData {
     paused: Option<String>,
     rona: bool,
     wrapup_until: Option<Time>,
-    tasks: Vec<TaskIdx>,
+    tasks: HeldTasks,
     channel: Option<Channel>,
     load: u16,
     /// Tasks offered and not yet answered (at most one at a time).
@@ -149,6 +151,73 @@ pub(crate) struct AgentStateData {
     /// Tasks restricted to this agent (reserved for it, or preferred-only naming it) that wait.
     personal: BTreeMap<Rank, TaskIdx>,
     dirty: bool,
+}
+
+/// The tasks an agent holds, in the order they came, a removal moving the last into the gap (as
+/// `Vec::swap_remove`). An agent holds a few at most, so they are kept inline in its state, sparing a separate
+/// allocation on every offer and completion; a longer list moves to the heap.
+pub(crate) enum HeldTasks {
+    Inline { len: u8, items: [TaskIdx; 4] },
+    Heap(Vec<TaskIdx>),
+}
+
+impl Default for HeldTasks {
+    fn default() -> HeldTasks {
+        HeldTasks::Inline {
+            len: 0,
+            items: [0; 4],
+        }
+    }
+}
+
+impl std::ops::Deref for HeldTasks {
+    type Target = [TaskIdx];
+
+    fn deref(&self) -> &[TaskIdx] {
+        match self {
+            HeldTasks::Inline { len, items } => &items[..*len as usize],
+            HeldTasks::Heap(items) => items,
+        }
+    }
+}
+
+impl HeldTasks {
+    fn push(&mut self, task_idx: TaskIdx) {
+        match self {
+            HeldTasks::Inline { len, items } if (*len as usize) < items.len() => {
+                items[*len as usize] = task_idx;
+                *len += 1;
+            }
+            HeldTasks::Inline { len, items } => {
+                let mut spilled = items[..*len as usize].to_vec();
+                spilled.push(task_idx);
+                *self = HeldTasks::Heap(spilled);
+            }
+            HeldTasks::Heap(items) => items.push(task_idx),
+        }
+    }
+
+    fn swap_remove(&mut self, pos: usize) {
+        match self {
+            HeldTasks::Inline { len, items } => {
+                let last = *len as usize - 1;
+                assert!(pos <= last, "removing a held task that exists");
+                items[pos] = items[last];
+                *len -= 1;
+            }
+            HeldTasks::Heap(items) => {
+                items.swap_remove(pos);
+            }
+        }
+    }
+}
+
+/// Keeps room for a quarter more entries in a task index before an insert, so the table stays at most about four
+/// fifths full. Tasks come and go all the time: in a nearly full table a removal leaves a tombstone, and once
+/// tombstones use up the free room the whole table is rehashed in place (every few thousand tasks at 100,000 live
+/// tasks, touching the whole table). With this headroom a removal almost always frees its slot instead.
+fn reserve_headroom<K: Eq + std::hash::Hash, V>(map: &mut FxHashMap<K, V>) {
+    map.reserve(map.len() / 4 + 1);
 }
 
 /// `AgentSpec::capacity` of every channel, by `Channel::index`.
@@ -192,7 +261,7 @@ impl AgentStateData {
             paused: None,
             rona: false,
             wrapup_until: None,
-            tasks: Vec::new(),
+            tasks: HeldTasks::default(),
             channel: None,
             load: 0,
             n_offered: 0,
@@ -1755,10 +1824,13 @@ impl Engine {
         };
         let task = self.task(task_idx);
         let (id, external) = (task.id, task.external_id.clone());
+        reserve_headroom(&mut self.task_index);
         self.task_index.insert(id, task_idx);
         if let Some(external) = external {
+            reserve_headroom(&mut self.task_by_external);
             self.task_by_external.insert(external, task_idx);
         }
+        reserve_headroom(&mut self.task_by_number);
         self.task_by_number.insert(number, task_idx);
         self.service_mut(service_idx).n_live += 1;
         self.n_live_tasks += 1;
@@ -1846,5 +1918,33 @@ impl Engine {
         self.n_live_tasks -= 1;
         self.free_tasks.push(task_idx);
         info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HeldTasks, TaskIdx};
+
+    /// The inline list behaves like the `Vec` it replaces, across the move to the heap and back down.
+    #[test]
+    fn held_tasks_behave_like_a_vec() {
+        let mut held = HeldTasks::default();
+        let mut expected: Vec<TaskIdx> = Vec::new();
+        let mut seed: u64 = 7;
+        for step in 0..2_000u32 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let grow = expected.len() < 2 || (seed >> 33) % 3 != 0 && expected.len() < 9;
+            if grow {
+                held.push(step);
+                expected.push(step);
+            } else {
+                let pos = (seed >> 40) as usize % expected.len();
+                held.swap_remove(pos);
+                expected.swap_remove(pos);
+            }
+            assert_eq!(&*held, expected.as_slice());
+        }
     }
 }

@@ -471,6 +471,7 @@ impl Engine {
         debug_assert_eq!(task.location, Location::Nowhere);
         let (rank, service_idx, class, priority) =
             (task.rank, task.service, task.class, task.priority);
+        let declined = !task.declined.is_empty();
         let location = if !task.distribute {
             Location::Parked
         } else if let Some(candidates) = restricted {
@@ -483,7 +484,7 @@ impl Engine {
         } else {
             let service = self.service_mut(service_idx);
             let class_queue = &mut service.classes[class as usize];
-            class_queue.queue.insert(rank, task_idx);
+            class_queue.queue.insert(rank, (task_idx, declined));
             if class_queue.nonempty_pos.is_none() {
                 class_queue.nonempty_pos = Some(service.nonempty_classes.len());
                 service.nonempty_classes.push(class);
@@ -808,11 +809,11 @@ impl Engine {
                 {
                     continue;
                 }
-                for (&rank, &task_idx) in &class_queue.queue {
+                for (&rank, &(task_idx, declined)) in &class_queue.queue {
                     if best.is_some_and(|(best_rank, _, _)| best_rank <= rank) {
                         break;
                     }
-                    if self.task(task_idx).declined.contains(&agent_idx) {
+                    if declined && self.task(task_idx).declined.contains(&agent_idx) {
                         continue;
                     }
                     best = Some((rank, task_idx, Selection::Strategy(service.spec.strategy)));

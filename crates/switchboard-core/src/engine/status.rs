@@ -447,16 +447,12 @@ impl Engine {
 
     /// The agent with this integer id.
     pub fn agent_by_number(&self, number: u32) -> Option<AgentId> {
-        self.agent_numbers
-            .get(&number)
-            .map(|&a| self.agent(a).id)
+        self.agent_numbers.get(&number).map(|&a| self.agent(a).id)
     }
 
     /// Every agent, in creation order.
     pub fn agents(&self) -> Vec<AgentId> {
-        self.agent_indices()
-            .map(|a| self.agent(a).id)
-            .collect()
+        self.agent_indices().map(|a| self.agent(a).id).collect()
     }
 
     /// A snapshot of a service.
@@ -469,11 +465,7 @@ impl Engine {
             n_waiting: data.waiting.len(),
             n_live: data.n_live as usize,
             n_available: data.available.len(),
-            members: data
-                .members
-                .iter()
-                .map(|&a| self.agent(a).id)
-                .collect(),
+            members: data.members.iter().map(|&a| self.agent(a).id).collect(),
         })
     }
 
@@ -528,9 +520,7 @@ impl Engine {
         if task.declined.contains(&agent_idx) {
             return Some(Ineligibility::Declined);
         }
-        let missing_capabilities = task
-            .required_capabilities
-            .missing_from(agent.capabilities);
+        let missing_capabilities = task.required_capabilities.missing_from(agent.capabilities);
         if !missing_capabilities.is_empty() {
             return Some(Ineligibility::MissingCapabilities(missing_capabilities));
         }
