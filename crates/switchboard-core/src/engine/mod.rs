@@ -100,7 +100,33 @@ pub(crate) struct ServiceState {
     n_live: u32,
 }
 
+impl AvailKey {
+    /// The key without its agent, as the agent's membership keeps it.
+    fn entry(self) -> AvailEntry {
+        AvailEntry {
+            penalty: self.penalty,
+            load: self.load,
+            primary: self.primary,
+            secondary: self.secondary,
+            channel: self.channel,
+        }
+    }
+}
+
+/// An `AvailKey` less its agent: what a membership records of the key it has in its service's available set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AvailEntry {
+    penalty: u32,
+    load: u16,
+    primary: u64,
+    secondary: u64,
+    channel: Option<Channel>,
+}
+
+/// One line of 64 bytes, aligned: an agent's memberships, read whenever its availability changes, then span as
+/// many cache lines as there are memberships.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 pub(crate) struct Membership {
     service: ServiceIdx,
     penalty: u32,
@@ -110,9 +136,27 @@ pub(crate) struct Membership {
     last_offered: u64,
     handled: u64,
     talk_time: i64,
-    avail: Option<AvailKey>,
+    /// The membership's entry in the service's available set, if it has one.
+    avail: Option<AvailEntry>,
 }
 
+impl Membership {
+    /// The membership's key in the service's available set, if it has one.
+    fn avail_key(&self, agent: AgentIdx) -> Option<AvailKey> {
+        self.avail.map(|entry| AvailKey {
+            penalty: entry.penalty,
+            load: entry.load,
+            primary: entry.primary,
+            secondary: entry.secondary,
+            agent,
+            channel: entry.channel,
+        })
+    }
+}
+
+/// Aligned to cache lines, so that an agent's routing state spans as few of them as its size allows (the slab
+/// of agents is one large allocation, which the allocator would otherwise start mid-line).
+#[repr(align(64))]
 pub(crate) struct AgentStateData {
     /// Configuration as last upserted. Boxed, and the few fields routing reads on every command copied below,
     /// so that an agent's routing state spans fewer cache lines.
@@ -126,14 +170,16 @@ pub(crate) struct AgentStateData {
     /// `spec.presence_settings`.
     presence_settings: PresenceSettings,
     number: u32,
-    traits: Vec<(TraitId, Level)>,
+    traits: Box<[(TraitId, Level)]>,
     current_profile: Option<ProfileId>,
     memberships: Vec<Membership>,
     presence: Presence,
-    line: Option<String>,
+    // The strings below and `traits` are boxed rather than `String`/`Vec`: they never grow in place, and the
+    // saved bytes keep the routing state within four cache lines.
+    line: Option<Box<str>>,
     blocked: bool,
-    absent: Option<String>,
-    paused: Option<String>,
+    absent: Option<Box<str>>,
+    paused: Option<Box<str>>,
     rona: bool,
     wrapup_until: Option<Time>,
     tasks: HeldTasks,
@@ -251,7 +297,7 @@ impl AgentStateData {
             presence_settings: spec.presence_settings,
             spec: Box::new(spec),
             number,
-            traits,
+            traits: traits.into_boxed_slice(),
             current_profile,
             memberships: Vec::new(),
             presence: INITIAL_PRESENCE,
@@ -306,6 +352,8 @@ pub(crate) enum Location {
     Parked,
 }
 
+/// Aligned to cache lines, like `AgentStateData`: a task's 384 bytes then span six lines, not seven.
+#[repr(align(64))]
 pub(crate) struct TaskState {
     id: TaskId,
     number: u64,
@@ -744,7 +792,7 @@ impl Engine {
                 }
                 agent.set_spec(spec);
                 agent.number = number;
-                agent.traits = traits;
+                agent.traits = traits.into_boxed_slice();
                 agent_idx
             }
             None => {
@@ -965,11 +1013,11 @@ impl Engine {
             return Err(AgentError::PhoneNumberUnknown);
         }
         if let Some(current) = &self.agent(agent_idx).line {
-            if current == line {
+            if &**current == line {
                 return Ok(());
             }
             return Err(AgentError::LoggedInOnAnotherPhone {
-                current: current.clone(),
+                current: current.to_string(),
                 requested: line.to_string(),
             });
         }
@@ -979,7 +1027,7 @@ impl Engine {
         if let Some(other) = holder {
             self.logout_idx(other);
         }
-        self.agent_mut(agent_idx).line = Some(line.to_string());
+        self.agent_mut(agent_idx).line = Some(line.into());
         self.agent_mut(agent_idx).paused = None;
         self.emit(EventKind::AgentLoggedIn {
             agent,
@@ -1058,7 +1106,7 @@ impl Engine {
     ) -> Result<(), AgentError> {
         self.begin(now);
         let agent_idx = self.agent_for_command(agent)?;
-        self.agent_mut(agent_idx).absent = Some(reason.to_string());
+        self.agent_mut(agent_idx).absent = Some(reason.into());
         self.emit(EventKind::AgentAbsence {
             agent,
             reason: Some(reason.to_string()),
@@ -1090,7 +1138,7 @@ impl Engine {
         if self.agent(agent_idx).presence == Presence::Offline {
             return Err(AgentError::NotLoggedIn);
         }
-        self.agent_mut(agent_idx).paused = Some(reason.to_string());
+        self.agent_mut(agent_idx).paused = Some(reason.into());
         self.emit(EventKind::AgentPause {
             agent,
             reason: Some(reason.to_string()),

@@ -173,7 +173,7 @@ impl Engine {
         let membership = agent.memberships.remove(pos);
         let agent_id = agent.id;
         let service = self.service_mut(service_idx);
-        if let Some(key) = membership.avail {
+        if let Some(key) = membership.avail_key(agent_idx) {
             service.available.remove(&key);
         }
         service.members.remove(&agent_idx);
@@ -323,7 +323,7 @@ impl Engine {
                     channel,
                 }
             });
-            let current = membership.avail;
+            let current = membership.avail_key(agent_idx);
             if desired != current {
                 let service = self.service_mut(service_idx);
                 if let Some(key) = current {
@@ -332,7 +332,7 @@ impl Engine {
                 if let Some(key) = desired {
                     service.available.insert(key);
                 }
-                self.agent_mut(agent_idx).memberships[pos].avail = desired;
+                self.agent_mut(agent_idx).memberships[pos].avail = desired.map(AvailKey::entry);
             }
         }
     }
@@ -381,7 +381,7 @@ impl Engine {
             .copied()
             .filter(|&a| self.agent_exists(a))
             .filter_map(|a| {
-                let key = self.membership(a, task.service)?.avail?;
+                let key = self.membership(a, task.service)?.avail_key(a)?;
                 (self.has_capacity(a, channel) && self.task_admits(task_idx, a)).then_some(key)
             })
             .min()

@@ -424,10 +424,10 @@ impl Engine {
             spec: (*data.spec).clone(),
             number: data.number,
             presence: data.presence,
-            line: data.line.clone(),
+            line: data.line.as_deref().map(str::to_string),
             blocked: data.blocked,
-            absent: data.absent.clone(),
-            paused: data.paused.clone(),
+            absent: data.absent.as_deref().map(str::to_string),
+            paused: data.paused.as_deref().map(str::to_string),
             rona: data.rona,
             wrapup_until: data.wrapup_until,
             current_profile: data.current_profile,
@@ -578,7 +578,7 @@ impl Engine {
                 None => {
                     let key = self
                         .membership(agent_idx, data.service)
-                        .and_then(|m| m.avail)
+                        .and_then(|m| m.avail_key(agent_idx))
                         .expect("an eligible agent is available in the service");
                     eligible.push((key, agent_id));
                 }
