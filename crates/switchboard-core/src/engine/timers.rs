@@ -15,46 +15,60 @@ use crate::types::{QueueReason, TaskKind, TaskStatus, TerminationReason, Time};
 ///
 /// A task's lifetime deadline is its lifetime start plus the tenant's one lifetime, and a lifetime starts at the
 /// `now` of the command that starts it, which never goes back. So deadlines arrive in time order, and filing one
-/// is a push at the back. Ending a task, or restarting its lifetime, only marks its slot: the old entry stays
-/// where it is, dead, until it reaches the front or the queue is compacted, which happens once dead entries
-/// outnumber live ones, so every entry is moved a bounded number of times. A change of the lifetime setting
-/// rebuilds the queue.
+/// is a push at the back. Ending a task, or restarting its lifetime, only bumps its slot's generation: the old
+/// entry stays where it is, dead, until it reaches the front or the queue is compacted, which happens once dead
+/// entries outnumber live ones, so every entry is moved a bounded number of times. A change of the lifetime
+/// setting rebuilds the queue.
 ///
 /// Entries of one instant may arrive out of slot order; only the last group of equal deadlines can be unsorted,
 /// and it is sorted before it is read or followed by a later deadline.
 #[derive(Default)]
 pub(crate) struct LifetimeQueue {
-    /// `entries[front..]` are the entries not consumed yet. The first of them is always live.
-    entries: Vec<(Time, TaskIdx)>,
+    /// `entries[front..]` are the entries not consumed yet, each `(deadline, slot, generation)`. The first of them
+    /// is always live.
+    entries: Vec<LifetimeEntry>,
     front: usize,
     /// The last group of equal deadlines in `entries` may be out of slot order.
     tail_unsorted: bool,
-    /// Per task slot, the deadline under which the slot's task is filed: an entry is live when it matches.
-    filed: Vec<Option<Time>>,
+    /// Per task slot, a generation that changes whenever the slot is filed or taken out: odd while filed. An
+    /// entry is live when its generation is its slot's. Four bytes a slot keep this table small enough to stay in
+    /// cache. A generation repeats only after 2^31 filings of one slot, while compaction drops a dead entry after
+    /// a few times as many filings as there are filed tasks, so a dead entry never comes back to life.
+    generations: Vec<u32>,
     n_filed: usize,
 }
 
+type LifetimeEntry = (Time, TaskIdx, u32);
+
 impl LifetimeQueue {
-    /// Files a task under `deadline`, or takes it out with `None`.
+    /// Files a task under `deadline`, replacing its previous entry, or takes it out with `None`.
     pub(super) fn file(&mut self, task_idx: TaskIdx, deadline: Option<Time>) {
         let slot = task_idx as usize;
-        if slot >= self.filed.len() {
+        if slot >= self.generations.len() {
             if deadline.is_none() {
                 return;
             }
-            self.filed.resize(slot + 1, None);
+            self.generations.resize(slot + 1, 0);
         }
-        let previous = std::mem::replace(&mut self.filed[slot], deadline);
-        if previous == deadline {
-            return;
-        }
-        match (previous, deadline) {
-            (None, Some(_)) => self.n_filed += 1,
-            (Some(_), None) => self.n_filed -= 1,
-            _ => {}
-        }
-        if let Some(at) = deadline {
-            self.push((at, task_idx));
+        let generation = self.generations[slot];
+        let filed = generation % 2 == 1;
+        match deadline {
+            None if !filed => return,
+            None => {
+                self.generations[slot] = generation.wrapping_add(1);
+                self.n_filed -= 1;
+            }
+            Some(at) => {
+                // Odd, and different from any earlier entry of the slot.
+                let next = if filed {
+                    generation.wrapping_add(2)
+                } else {
+                    self.n_filed += 1;
+                    generation.wrapping_add(1)
+                };
+                self.generations[slot] = next;
+                self.push((at, task_idx, next));
+            }
         }
         self.drop_dead_front();
         self.compact_if_sparse();
@@ -66,40 +80,46 @@ impl LifetimeQueue {
             self.sort_tail();
             self.drop_dead_front();
         }
-        self.entries.get(self.front).copied()
+        self.entries
+            .get(self.front)
+            .map(|&(at, task_idx, _)| (at, task_idx))
     }
 
     /// The earliest lifetime deadline, if any task has one.
     pub(super) fn first_deadline(&self) -> Option<Time> {
         // The front entry is live, and the only group that may be out of slot order shares one deadline.
-        self.entries.get(self.front).map(|(at, _)| *at)
+        self.entries.get(self.front).map(|&(at, _, _)| at)
     }
 
     /// Takes out the first live entry (which `first` returned) as its timer fires.
     pub(super) fn pop_first(&mut self) {
-        let (_, task_idx) = self.entries[self.front];
+        let (_, task_idx, _) = self.entries[self.front];
         self.file(task_idx, None);
     }
 
     /// Replaces every entry, for a new lifetime setting or a restored engine.
-    pub(super) fn rebuild(&mut self, n_slots: usize, mut entries: Vec<(Time, TaskIdx)>) {
-        entries.sort_unstable();
-        self.filed.clear();
-        self.filed.resize(n_slots, None);
-        for &(at, task_idx) in &entries {
-            self.filed[task_idx as usize] = Some(at);
-        }
-        self.n_filed = entries.len();
-        self.entries = entries;
+    pub(super) fn rebuild(&mut self, n_slots: usize, deadlines: Vec<(Time, TaskIdx)>) {
+        // Generations only need to differ from those of dead entries, and no entry survives this.
+        self.generations.clear();
+        self.generations.resize(n_slots, 0);
+        self.entries = deadlines
+            .into_iter()
+            .map(|(at, task_idx)| {
+                self.generations[task_idx as usize] = 1;
+                (at, task_idx, 1)
+            })
+            .collect();
+        self.entries.sort_unstable();
+        self.n_filed = self.entries.len();
         self.front = 0;
         self.tail_unsorted = false;
     }
 
-    fn is_live(&self, (at, task_idx): (Time, TaskIdx)) -> bool {
-        self.filed.get(task_idx as usize) == Some(&Some(at))
+    fn is_live(&self, (_, task_idx, generation): LifetimeEntry) -> bool {
+        self.generations[task_idx as usize] == generation
     }
 
-    fn push(&mut self, entry: (Time, TaskIdx)) {
+    fn push(&mut self, entry: LifetimeEntry) {
         match self.entries[self.front..].last() {
             None => {}
             Some(&last) if entry.0 == last.0 => {
@@ -128,7 +148,7 @@ impl LifetimeQueue {
 
     /// Sorts the last group of equal deadlines by slot.
     fn sort_tail(&mut self) {
-        if let Some(&(last_at, _)) = self.entries[self.front..].last() {
+        if let Some(&(last_at, _, _)) = self.entries[self.front..].last() {
             let start = self.front + self.entries[self.front..].partition_point(|e| e.0 < last_at);
             self.entries[start..].sort_unstable();
         }
@@ -152,18 +172,14 @@ impl LifetimeQueue {
     fn compact_if_sparse(&mut self) {
         let n_entries = self.entries.len() - self.front;
         if n_entries > 2 * self.n_filed + 64 {
-            if self.tail_unsorted {
-                self.sort_tail();
-            }
-            let filed = &self.filed;
+            let generations = &self.generations;
             let front = self.front;
             let mut position = 0;
-            self.entries.retain(|&(at, task_idx)| {
+            // Dropping entries keeps the others in order, sorted or not.
+            self.entries.retain(|&(_, task_idx, generation)| {
                 position += 1;
-                position > front && filed.get(task_idx as usize) == Some(&Some(at))
+                position > front && generations[task_idx as usize] == generation
             });
-            // A slot refilled in the instant its task ended can be listed twice under one deadline.
-            self.entries.dedup();
             self.front = 0;
         } else if self.front > 64 && self.front * 2 > self.entries.len() {
             self.entries.drain(..self.front);
@@ -398,5 +414,56 @@ impl Engine {
             to,
         });
         self.enqueue(task_idx, QueueReason::Overflowed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::LifetimeQueue;
+    use crate::types::Time;
+
+    /// The queue answers like an ordered set of `(deadline, slot)` under random filing, refiling, ending and
+    /// firing, with many deadlines shared by several slots, across compactions.
+    #[test]
+    fn lifetime_queue_matches_an_ordered_set() {
+        let mut queue = LifetimeQueue::default();
+        let mut model: BTreeSet<(Time, u32)> = BTreeSet::new();
+        let mut filed: Vec<Option<Time>> = vec![None; 200];
+        let mut now = 0i64;
+        let mut seed: u64 = 11;
+        for _ in 0..50_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if (seed >> 60) == 0 {
+                now += ((seed >> 20) % 5) as i64;
+            }
+            let slot = ((seed >> 33) % 200) as u32;
+            let deadline = match (seed >> 45) % 4 {
+                0 => None,
+                _ => Some(Time(now + 1_000)),
+            };
+            if let Some(previous) = filed[slot as usize] {
+                model.remove(&(previous, slot));
+            }
+            if let Some(at) = deadline {
+                model.insert((at, slot));
+            }
+            filed[slot as usize] = deadline;
+            queue.file(slot, deadline);
+            if (seed >> 50) % 7 == 0 {
+                if let Some(first) = queue.first() {
+                    assert_eq!(Some(&first), model.first());
+                    queue.pop_first();
+                    model.remove(&first);
+                    filed[first.1 as usize] = None;
+                }
+            }
+            assert_eq!(queue.first_deadline(), model.first().map(|(at, _)| *at));
+            assert_eq!(queue.first(), model.first().copied());
+            assert!(queue.entries.len() - queue.front <= 2 * model.len() + 65);
+        }
     }
 }
