@@ -352,18 +352,18 @@ pub(crate) enum Location {
     Parked,
 }
 
-/// Aligned to cache lines, like `AgentStateData`: a task's 384 bytes then span six lines, not seven.
+/// Aligned to cache lines, like `AgentStateData`, and kept within five of them: the strings and lists are boxed
+/// (none grows in place; `declined` is rebuilt on the rare decline), and the priority is read from the rank.
 #[repr(align(64))]
 pub(crate) struct TaskState {
     id: TaskId,
     number: u64,
-    external_id: Option<String>,
+    external_id: Option<Box<str>>,
     kind: TaskKind,
     direction: Direction,
     service: ServiceIdx,
     class: u32,
-    customer: String,
-    priority: Priority,
+    customer: Box<str>,
     rank: Rank,
     status: TaskStatus,
     location: Location,
@@ -371,16 +371,20 @@ pub(crate) struct TaskState {
     last_agent: Option<AgentIdx>,
     selection: Option<Selection>,
     offer_deadline: Option<Time>,
-    preferred: Vec<AgentIdx>,
+    preferred: Box<[AgentIdx]>,
     preferred_only: bool,
-    reserved: Option<(AgentIdx, Time)>,
+    /// The reservation (`reserved()`), kept as three plain fields: an `Option<(AgentIdx, Time)>` would take
+    /// eight bytes more and a sixth cache line.
+    is_reserved: bool,
+    reserved_agent: AgentIdx,
+    reserved_until: Time,
     required_capabilities: Capabilities,
-    required_traits: Vec<TraitRequirement>,
+    required_traits: Box<[TraitRequirement]>,
     distribute: bool,
     rona_timeout: Option<Span>,
-    context: Vec<(String, String)>,
+    context: Box<[(String, String)]>,
     not_before: Option<Time>,
-    declined: Vec<AgentIdx>,
+    declined: Box<[AgentIdx]>,
     created: Time,
     queue_started: Time,
     offered_at: Option<Time>,
@@ -391,6 +395,24 @@ pub(crate) struct TaskState {
     n_offers: u32,
     /// The time under which the task sits in the deadline index, if any.
     timer_at: Option<Time>,
+}
+
+impl TaskState {
+    /// The task's priority, which its rank holds.
+    fn priority(&self) -> Priority {
+        Priority(-self.rank.neg_priority as i32)
+    }
+
+    /// The agent the task is reserved for, and the end of the reservation window.
+    fn reserved(&self) -> Option<(AgentIdx, Time)> {
+        self.is_reserved
+            .then_some((self.reserved_agent, self.reserved_until))
+    }
+
+    fn set_reserved(&mut self, reserved: Option<(AgentIdx, Time)>) {
+        self.is_reserved = reserved.is_some();
+        (self.reserved_agent, self.reserved_until) = reserved.unwrap_or((0, Time::ZERO));
+    }
 }
 
 /// The routing engine of one tenant. Pure: no I/O, no clock, no threads; the same commands with the same `now`
@@ -852,10 +874,15 @@ impl Engine {
             // Re-place the task: its candidates changed.
             self.unplace_waiting(task_idx);
             let task = self.task_mut(task_idx);
-            if task.reserved.map(|(a, _)| a) == Some(agent_idx) {
-                task.reserved = None;
+            if task.reserved().map(|(a, _)| a) == Some(agent_idx) {
+                task.set_reserved(None);
             }
-            task.preferred.retain(|&a| a != agent_idx);
+            task.preferred = task
+                .preferred
+                .iter()
+                .copied()
+                .filter(|&a| a != agent_idx)
+                .collect();
             self.place_waiting(task_idx);
             self.reschedule_task(task_idx);
         }
@@ -1231,7 +1258,7 @@ impl Engine {
         }
         let task_idx = self.insert_task(spec)?;
         let task = self.task(task_idx);
-        let (id, service_idx, priority) = (task.id, task.service, task.priority);
+        let (id, service_idx, priority) = (task.id, task.service, task.priority());
         let service_id = self.service(service_idx).spec.id;
         self.emit(EventKind::TaskCreated {
             task: id,
@@ -1367,7 +1394,10 @@ impl Engine {
             return Err(TaskError::OfferedToAnotherAgent(self.agent(holder).id));
         }
         self.emit(EventKind::TaskDeclined { task, agent });
-        self.task_mut(task_idx).declined.push(agent_idx);
+        let task_state = self.task_mut(task_idx);
+        let mut declined = std::mem::take(&mut task_state.declined).into_vec();
+        declined.push(agent_idx);
+        task_state.declined = declined.into_boxed_slice();
         self.unassign(task_idx);
         self.enqueue(task_idx, QueueReason::Declined);
         self.settle();
@@ -1490,10 +1520,10 @@ impl Engine {
         self.release_for_transfer(task_idx);
         self.move_service(task_idx, service_idx);
         let task = self.task_mut(task_idx);
-        task.preferred.clear();
+        task.preferred = Box::default();
         task.preferred_only = false;
-        task.reserved = None;
-        task.declined.clear();
+        task.set_reserved(None);
+        task.declined = Box::default();
         self.enqueue_fresh(task_idx, QueueReason::Transferred);
         self.settle();
         Ok(())
@@ -1515,10 +1545,10 @@ impl Engine {
         self.check_transferable(task_idx)?;
         self.release_for_transfer(task_idx);
         let task = self.task_mut(task_idx);
-        task.preferred = vec![agent_idx];
+        task.preferred = Box::new([agent_idx]);
         task.preferred_only = true;
-        task.reserved = None;
-        task.declined.clear();
+        task.set_reserved(None);
+        task.declined = Box::default();
         self.enqueue_fresh(task_idx, QueueReason::Transferred);
         self.settle();
         Ok(())
@@ -1556,7 +1586,6 @@ impl Engine {
             self.unplace_waiting(task_idx);
         }
         let task_state = self.task_mut(task_idx);
-        task_state.priority = priority;
         task_state.rank = Rank::new(priority, task_state.rank.seq);
         self.emit(EventKind::TaskPriorityChanged { task, priority });
         if waiting {
@@ -1595,7 +1624,7 @@ impl Engine {
         if waiting {
             self.unplace_waiting(task_idx);
         }
-        self.task_mut(task_idx).reserved = reservation;
+        self.task_mut(task_idx).set_reserved(reservation);
         if let Some((agent_idx, until)) = reservation {
             let agent_id = self.agent(agent_idx).id;
             self.emit(EventKind::TaskReserved {
@@ -1823,16 +1852,15 @@ impl Engine {
         );
         self.rank_seq += 1;
         let now = self.now;
-        let task = TaskState {
+        let mut task = TaskState {
             id: spec.id,
             number,
-            external_id: spec.external_id,
+            external_id: spec.external_id.map(String::into_boxed_str),
             kind: spec.kind,
             direction: spec.direction,
             service: service_idx,
             class,
-            customer: spec.customer,
-            priority: spec.priority,
+            customer: spec.customer.into_boxed_str(),
             rank: Rank::new(spec.priority, self.rank_seq),
             status: TaskStatus::Waiting,
             location: Location::Nowhere,
@@ -1840,16 +1868,18 @@ impl Engine {
             last_agent: None,
             selection: None,
             offer_deadline: None,
-            preferred,
+            preferred: preferred.into_boxed_slice(),
             preferred_only: spec.preferred_only,
-            reserved,
+            is_reserved: false,
+            reserved_agent: 0,
+            reserved_until: Time::ZERO,
             required_capabilities: spec.required_capabilities,
-            required_traits,
+            required_traits: required_traits.into_boxed_slice(),
             distribute: spec.distribute,
             rona_timeout: spec.rona_timeout,
-            context: spec.context,
+            context: spec.context.into_boxed_slice(),
             not_before: spec.not_before,
-            declined: Vec::new(),
+            declined: Box::default(),
             created: now,
             queue_started: now,
             offered_at: None,
@@ -1860,6 +1890,7 @@ impl Engine {
             n_offers: 0,
             timer_at: None,
         };
+        task.set_reserved(reserved);
         let task_idx = match self.free_tasks.pop() {
             Some(task_idx) => {
                 self.tasks[task_idx as usize] = Some(task);
@@ -1871,7 +1902,7 @@ impl Engine {
             }
         };
         let task = self.task(task_idx);
-        let (id, external) = (task.id, task.external_id.clone());
+        let (id, external) = (task.id, task.external_id.as_deref().map(str::to_string));
         reserve_headroom(&mut self.task_index);
         self.task_index.insert(id, task_idx);
         if let Some(external) = external {
@@ -1908,7 +1939,7 @@ impl Engine {
         let key = ClassKey {
             channel: task.kind.channel(),
             capabilities: task.required_capabilities,
-            traits: task.required_traits.clone(),
+            traits: task.required_traits.to_vec(),
         };
         let class = self.class_for(service_idx, key);
         self.service_mut(old_service).n_live -= 1;
@@ -1927,10 +1958,10 @@ impl Engine {
         let task = self.task_mut(task_idx);
         let (status, handled_by) = (task.status, task.agent);
         let owned = status::OwnedTaskFields {
-            external_id: task.external_id.take(),
-            customer: std::mem::take(&mut task.customer),
-            required_traits: std::mem::take(&mut task.required_traits),
-            context: std::mem::take(&mut task.context),
+            external_id: task.external_id.take().map(String::from),
+            customer: std::mem::take(&mut task.customer).into_string(),
+            required_traits: std::mem::take(&mut task.required_traits).into_vec(),
+            context: std::mem::take(&mut task.context).into_vec(),
         };
         let mut info = self.task_info_with(task_idx, owned);
         info.status = TaskStatus::Terminated;

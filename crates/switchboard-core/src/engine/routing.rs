@@ -361,13 +361,13 @@ impl Engine {
     /// The agents a task is restricted to right now (reserved window, or preferred-only), if it is restricted.
     pub(super) fn restricted_candidates(&self, task_idx: TaskIdx) -> Option<Vec<AgentIdx>> {
         let task = self.task(task_idx);
-        if let Some((agent_idx, until)) = task.reserved {
+        if let Some((agent_idx, until)) = task.reserved() {
             if until > self.now {
                 return Some(vec![agent_idx]);
             }
         }
         if task.preferred_only {
-            return Some(task.preferred.clone());
+            return Some(task.preferred.to_vec());
         }
         None
     }
@@ -395,7 +395,7 @@ impl Engine {
             return None;
         }
         if let Some(candidates) = self.restricted_candidates(task_idx) {
-            let reserved = task.reserved.is_some_and(|(_, until)| until > self.now);
+            let reserved = task.reserved().is_some_and(|(_, until)| until > self.now);
             let selection = if reserved {
                 Selection::ReservedAgent
             } else {
@@ -470,7 +470,7 @@ impl Engine {
         let task = self.task(task_idx);
         debug_assert_eq!(task.location, Location::Nowhere);
         let (rank, service_idx, class, priority) =
-            (task.rank, task.service, task.class, task.priority);
+            (task.rank, task.service, task.class, task.priority());
         let declined = !task.declined.is_empty();
         let location = if !task.distribute {
             Location::Parked
@@ -504,7 +504,7 @@ impl Engine {
             task.rank,
             task.service,
             task.class,
-            task.priority,
+            task.priority(),
             task.location,
         );
         match location {
@@ -512,8 +512,8 @@ impl Engine {
             Location::Parked => {}
             Location::Personal => {
                 // Remove from every agent that may hold it: reserved and preferred agents.
-                let mut holders = task.preferred.clone();
-                if let Some((agent_idx, _)) = task.reserved {
+                let mut holders = task.preferred.to_vec();
+                if let Some((agent_idx, _)) = task.reserved() {
                     holders.push(agent_idx);
                 }
                 for agent_idx in holders {
@@ -553,7 +553,7 @@ impl Engine {
     pub(super) fn enqueue(&mut self, task_idx: TaskIdx, reason: QueueReason) {
         let task = self.task_mut(task_idx);
         task.status = TaskStatus::Waiting;
-        let (id, service_idx, priority) = (task.id, task.service, task.priority);
+        let (id, service_idx, priority) = (task.id, task.service, task.priority());
         if reason == QueueReason::Created || reason == QueueReason::Transferred {
             // Everything of higher or equal priority already waiting is ahead of a new entry.
             let ahead: u32 = self
@@ -579,7 +579,7 @@ impl Engine {
         self.rank_seq += 1;
         let (seq, now) = (self.rank_seq, self.now);
         let task = self.task_mut(task_idx);
-        task.rank = Rank::new(task.priority, seq);
+        task.rank = Rank::new(task.priority(), seq);
         task.queue_started = now;
         self.enqueue(task_idx, reason);
     }
@@ -787,7 +787,7 @@ impl Engine {
                 && self.membership(agent_idx, task.service).is_some()
             {
                 let reserved = task
-                    .reserved
+                    .reserved()
                     .is_some_and(|(a, until)| a == agent_idx && until > self.now);
                 let selection = if reserved {
                     Selection::ReservedAgent

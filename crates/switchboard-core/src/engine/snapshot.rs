@@ -244,12 +244,12 @@ impl Engine {
                     slot.as_ref().map(|task| TaskSnapshot {
                         id: task.id,
                         number: task.number,
-                        external_id: task.external_id.clone(),
+                        external_id: task.external_id.as_deref().map(str::to_string),
                         kind: task.kind,
                         direction: task.direction,
                         service: self.service(task.service).spec.id,
-                        customer: task.customer.clone(),
-                        priority: task.priority,
+                        customer: task.customer.to_string(),
+                        priority: task.priority(),
                         rank_seq: task.rank.seq,
                         status: task.status,
                         agent: task.agent.map(agent_id),
@@ -268,14 +268,14 @@ impl Engine {
                             .collect(),
                         preferred_only: task.preferred_only,
                         reserved: task
-                            .reserved
+                            .reserved()
                             .filter(|(a, _)| self.agent_exists(*a))
                             .map(|(a, until)| (agent_id(a), until)),
                         required_capabilities: task.required_capabilities,
-                        required_traits: task.required_traits.clone(),
+                        required_traits: task.required_traits.to_vec(),
                         distribute: task.distribute,
                         rona_timeout: task.rona_timeout,
-                        context: task.context.clone(),
+                        context: task.context.to_vec(),
                         not_before: task.not_before,
                         declined: task
                             .declined
@@ -451,16 +451,19 @@ impl Engine {
                 |engine: &Engine, ids: &[AgentId]| -> Result<Vec<AgentIdx>, RestoreError> {
                     ids.iter().map(|&id| agent_idx_of(engine, id)).collect()
                 };
-            let state = TaskState {
+            let reserved = task
+                .reserved
+                .map(|(a, until)| agent_idx_of(&engine, a).map(|a| (a, until)))
+                .transpose()?;
+            let mut state = TaskState {
                 id: task.id,
                 number: task.number,
-                external_id: task.external_id,
+                external_id: task.external_id.map(String::into_boxed_str),
                 kind: task.kind,
                 direction: task.direction,
                 service: service_idx,
                 class,
-                customer: task.customer,
-                priority: task.priority,
+                customer: task.customer.into_boxed_str(),
                 rank: Rank::new(task.priority, task.rank_seq),
                 status: task.status,
                 location: Location::Nowhere,
@@ -471,19 +474,18 @@ impl Engine {
                     .transpose()?,
                 selection: task.selection,
                 offer_deadline: task.offer_deadline,
-                preferred: map_agents(&engine, &task.preferred)?,
+                preferred: map_agents(&engine, &task.preferred)?.into_boxed_slice(),
                 preferred_only: task.preferred_only,
-                reserved: task
-                    .reserved
-                    .map(|(a, until)| agent_idx_of(&engine, a).map(|a| (a, until)))
-                    .transpose()?,
+                is_reserved: false,
+                reserved_agent: 0,
+                reserved_until: Time::ZERO,
                 required_capabilities: task.required_capabilities,
-                required_traits: task.required_traits,
+                required_traits: task.required_traits.into_boxed_slice(),
                 distribute: task.distribute,
                 rona_timeout: task.rona_timeout,
-                context: task.context,
+                context: task.context.into_boxed_slice(),
                 not_before: task.not_before,
-                declined: map_agents(&engine, &task.declined)?,
+                declined: map_agents(&engine, &task.declined)?.into_boxed_slice(),
                 created: task.created,
                 queue_started: task.queue_started,
                 offered_at: task.offered_at,
@@ -494,10 +496,13 @@ impl Engine {
                 n_offers: task.n_offers,
                 timer_at: None,
             };
+            state.set_reserved(reserved);
             let task_idx = slot as u32;
             engine.task_index.insert(state.id, task_idx);
             if let Some(external) = &state.external_id {
-                engine.task_by_external.insert(external.clone(), task_idx);
+                engine
+                    .task_by_external
+                    .insert(external.to_string(), task_idx);
             }
             engine.task_by_number.insert(state.number, task_idx);
             engine.service_mut(service_idx).n_live += 1;

@@ -283,10 +283,10 @@ impl Engine {
     pub(super) fn task_info_idx(&self, task_idx: TaskIdx) -> TaskInfo {
         let task = self.task(task_idx);
         let owned = OwnedTaskFields {
-            external_id: task.external_id.clone(),
-            customer: task.customer.clone(),
-            required_traits: task.required_traits.clone(),
-            context: task.context.clone(),
+            external_id: task.external_id.as_deref().map(str::to_string),
+            customer: task.customer.to_string(),
+            required_traits: task.required_traits.to_vec(),
+            context: task.context.to_vec(),
         };
         self.task_info_with(task_idx, owned)
     }
@@ -304,7 +304,7 @@ impl Engine {
             direction: task.direction,
             service: self.service(task.service).spec.id,
             customer: owned.customer,
-            priority: task.priority,
+            priority: task.priority(),
             status: task.status,
             agent: task.agent.and_then(agent_id),
             last_agent: task.last_agent.and_then(agent_id),
@@ -313,7 +313,7 @@ impl Engine {
             preferred_agents: task.preferred.iter().filter_map(|&a| agent_id(a)).collect(),
             preferred_only: task.preferred_only,
             reserved: task
-                .reserved
+                .reserved()
                 .and_then(|(a, until)| agent_id(a).map(|id| (id, until))),
             required_capabilities: task.required_capabilities,
             required_traits: owned.required_traits,
@@ -492,7 +492,7 @@ impl Engine {
         }
         if let Some(candidates) = self.restricted_candidates(task_idx) {
             if !candidates.contains(&agent_idx) {
-                return Some(match task.reserved {
+                return Some(match task.reserved() {
                     Some((reserved, until)) if until > self.now && self.agent_exists(reserved) => {
                         Ineligibility::ReservedForAnother {
                             agent: self.agent(reserved).id,
@@ -563,7 +563,7 @@ impl Engine {
                 .any(|(s, _)| *s == service_id)
         }));
         candidates.extend(data.preferred.iter().copied());
-        if let Some((agent_idx, _)) = data.reserved {
+        if let Some((agent_idx, _)) = data.reserved() {
             candidates.push(agent_idx);
         }
         candidates.sort_unstable();

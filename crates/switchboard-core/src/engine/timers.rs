@@ -226,7 +226,7 @@ impl Engine {
 
     fn reservation_deadline(&self, task_idx: TaskIdx) -> Option<Time> {
         let task = self.task(task_idx);
-        match (task.status, task.reserved) {
+        match (task.status, task.reserved()) {
             (TaskStatus::Waiting, Some((_, until))) => Some(until),
             _ => None,
         }
@@ -380,7 +380,7 @@ impl Engine {
             if was_personal {
                 self.unplace_waiting(task_idx);
             }
-            self.task_mut(task_idx).reserved = None;
+            self.task_mut(task_idx).set_reserved(None);
             self.emit(EventKind::TaskReservationExpired { task: task_id });
             if was_personal {
                 self.route_or_place(task_idx);
