@@ -415,6 +415,60 @@ impl TaskState {
     }
 }
 
+/// Number of task slots in one chunk of `TaskSlots`.
+const TASK_CHUNK: usize = 256;
+
+/// The task slots, indexed by `TaskIdx`, in chunks that never move. `TaskState` is aligned to cache lines, and
+/// the allocator cannot grow an over-aligned buffer in place: one `Vec` would copy every task each time it
+/// doubled, with both copies resident meanwhile (hundreds of MiB at a million tasks).
+#[derive(Default)]
+pub(crate) struct TaskSlots {
+    chunks: Vec<Box<[Option<TaskState>; TASK_CHUNK]>>,
+    len: usize,
+}
+
+impl TaskSlots {
+    /// Number of slots, live or free.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds a slot at the end.
+    fn push(&mut self, slot: Option<TaskState>) {
+        if self.len == self.chunks.len() * TASK_CHUNK {
+            let chunk: Box<[Option<TaskState>]> = (0..TASK_CHUNK).map(|_| None).collect();
+            self.chunks
+                .push(chunk.try_into().ok().expect("a chunk has TASK_CHUNK slots"));
+        }
+        let index = self.len;
+        self.len += 1;
+        self[index] = slot;
+    }
+
+    /// Every slot in index order.
+    fn iter(&self) -> impl Iterator<Item = &Option<TaskState>> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .take(self.len)
+    }
+}
+
+impl std::ops::Index<usize> for TaskSlots {
+    type Output = Option<TaskState>;
+
+    fn index(&self, slot: usize) -> &Option<TaskState> {
+        // A slot past `len` in the last chunk reads as free, like the engine's free slots.
+        &self.chunks[slot / TASK_CHUNK][slot % TASK_CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for TaskSlots {
+    fn index_mut(&mut self, slot: usize) -> &mut Option<TaskState> {
+        &mut self.chunks[slot / TASK_CHUNK][slot % TASK_CHUNK]
+    }
+}
+
 /// The routing engine of one tenant. Pure: no I/O, no clock, no threads; the same commands with the same `now`
 /// values always produce the same events.
 pub struct Engine {
@@ -440,7 +494,7 @@ pub struct Engine {
     agent_numbers: FxHashMap<u32, AgentIdx>,
     /// Lower-cased SIP URI, UPN and e-mail of every agent.
     agent_identifiers: FxHashMap<String, AgentIdx>,
-    tasks: Vec<Option<TaskState>>,
+    tasks: TaskSlots,
     free_tasks: Vec<TaskIdx>,
     task_index: FxHashMap<TaskId, TaskIdx>,
     task_by_external: FxHashMap<String, TaskIdx>,
@@ -481,7 +535,7 @@ impl Engine {
             agent_index: FxHashMap::default(),
             agent_numbers: FxHashMap::default(),
             agent_identifiers: FxHashMap::default(),
-            tasks: Vec::new(),
+            tasks: TaskSlots::default(),
             free_tasks: Vec::new(),
             task_index: FxHashMap::default(),
             task_by_external: FxHashMap::default(),
