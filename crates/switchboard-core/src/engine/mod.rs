@@ -379,7 +379,7 @@ pub(crate) struct TaskState {
     reserved_agent: AgentIdx,
     reserved_until: Time,
     required_capabilities: Capabilities,
-    required_traits: Box<[TraitRequirement]>,
+    // The task's own trait requirements are its class's key (`Engine::task_traits`), not stored twice.
     distribute: bool,
     rona_timeout: Option<Span>,
     context: Box<[(String, String)]>,
@@ -1798,6 +1798,14 @@ impl Engine {
             .expect("service index refers to a live service")
     }
 
+    /// The task's extra trait requirements (sorted by trait): those of its class, which every task of the
+    /// class shares.
+    fn task_traits(&self, task: &TaskState) -> &[TraitRequirement] {
+        &self.service(task.service).classes[task.class as usize]
+            .key
+            .traits
+    }
+
     pub(crate) fn task(&self, task_idx: TaskIdx) -> &TaskState {
         self.tasks[task_idx as usize]
             .as_ref()
@@ -1901,7 +1909,7 @@ impl Engine {
             ClassKey {
                 channel: spec.kind.channel(),
                 capabilities: spec.required_capabilities,
-                traits: required_traits.clone(),
+                traits: required_traits,
             },
         );
         self.rank_seq += 1;
@@ -1928,7 +1936,6 @@ impl Engine {
             reserved_agent: 0,
             reserved_until: Time::ZERO,
             required_capabilities: spec.required_capabilities,
-            required_traits: required_traits.into_boxed_slice(),
             distribute: spec.distribute,
             rona_timeout: spec.rona_timeout,
             context: spec.context.into_boxed_slice(),
@@ -1993,7 +2000,7 @@ impl Engine {
         let key = ClassKey {
             channel: task.kind.channel(),
             capabilities: task.required_capabilities,
-            traits: task.required_traits.to_vec(),
+            traits: self.task_traits(task).to_vec(),
         };
         let class = self.class_for(service_idx, key);
         self.service_mut(old_service).n_live -= 1;
@@ -2009,12 +2016,13 @@ impl Engine {
         // wrap-up in the event stream. The task leaves the engine below and nothing on the way reads its
         // heap-owning fields again, so the snapshot takes them over instead of copying them.
         let now = self.now;
+        let required_traits = self.task_traits(self.task(task_idx)).to_vec();
         let task = self.task_mut(task_idx);
         let (status, handled_by) = (task.status, task.agent);
         let owned = status::OwnedTaskFields {
             external_id: task.external_id.take().map(String::from),
             customer: std::mem::take(&mut task.customer).into_string(),
-            required_traits: std::mem::take(&mut task.required_traits).into_vec(),
+            required_traits,
             context: std::mem::take(&mut task.context).into_vec(),
         };
         let mut info = self.task_info_with(task_idx, owned);

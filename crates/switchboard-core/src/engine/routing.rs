@@ -354,7 +354,7 @@ impl Engine {
         let task = self.task(task_idx);
         let agent = self.agent(agent_idx);
         agent.capabilities.contains(task.required_capabilities)
-            && meets(&agent.traits, &task.required_traits)
+            && meets(&agent.traits, self.task_traits(task))
             && !task.declined.contains(&agent_idx)
     }
 

@@ -272,7 +272,7 @@ impl Engine {
                             .filter(|(a, _)| self.agent_exists(*a))
                             .map(|(a, until)| (agent_id(a), until)),
                         required_capabilities: task.required_capabilities,
-                        required_traits: task.required_traits.to_vec(),
+                        required_traits: self.task_traits(task).to_vec(),
                         distribute: task.distribute,
                         rona_timeout: task.rona_timeout,
                         context: task.context.to_vec(),
@@ -480,7 +480,6 @@ impl Engine {
                 reserved_agent: 0,
                 reserved_until: Time::ZERO,
                 required_capabilities: task.required_capabilities,
-                required_traits: task.required_traits.into_boxed_slice(),
                 distribute: task.distribute,
                 rona_timeout: task.rona_timeout,
                 context: task.context.into_boxed_slice(),

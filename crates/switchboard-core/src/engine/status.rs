@@ -285,7 +285,7 @@ impl Engine {
         let owned = OwnedTaskFields {
             external_id: task.external_id.as_deref().map(str::to_string),
             customer: task.customer.to_string(),
-            required_traits: task.required_traits.to_vec(),
+            required_traits: self.task_traits(task).to_vec(),
             context: task.context.to_vec(),
         };
         self.task_info_with(task_idx, owned)
@@ -524,8 +524,8 @@ impl Engine {
         if !missing_capabilities.is_empty() {
             return Some(Ineligibility::MissingCapabilities(missing_capabilities));
         }
-        if let Some(missing) = task
-            .required_traits
+        if let Some(missing) = self
+            .task_traits(task)
             .iter()
             .find(|r| !meets(&agent.traits, std::slice::from_ref(*r)))
         {
