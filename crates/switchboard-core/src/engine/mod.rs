@@ -2076,7 +2076,8 @@ mod tests {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let grow = expected.len() < 2 || (seed >> 33) % 3 != 0 && expected.len() < 9;
+            let grow =
+                expected.len() < 2 || (!(seed >> 33).is_multiple_of(3) && expected.len() < 9);
             if grow {
                 held.push(step);
                 expected.push(step);

@@ -120,19 +120,8 @@ impl LifetimeQueue {
     }
 
     fn push(&mut self, entry: LifetimeEntry) {
-        match self.entries[self.front..].last() {
-            None => {}
-            Some(&last) if entry.0 == last.0 => {
-                if entry.1 < last.1 {
-                    self.tail_unsorted = true;
-                }
-            }
-            Some(&last) if entry.0 > last.0 => {
-                if self.tail_unsorted {
-                    self.sort_tail();
-                }
-            }
-            Some(_) => {
+        if let Some(&last) = self.entries[self.front..].last() {
+            if entry.0 < last.0 {
                 // Lifetimes start at the engine's clock, which never goes back, so this does not happen; kept
                 // correct all the same by inserting in place.
                 if self.tail_unsorted {
@@ -141,6 +130,11 @@ impl LifetimeQueue {
                 let at = self.front + self.entries[self.front..].partition_point(|e| *e < entry);
                 self.entries.insert(at, entry);
                 return;
+            }
+            if entry.0 == last.0 && entry.1 < last.1 {
+                self.tail_unsorted = true;
+            } else if entry.0 > last.0 && self.tail_unsorted {
+                self.sort_tail();
             }
         }
         self.entries.push(entry);
@@ -453,7 +447,7 @@ mod tests {
             }
             filed[slot as usize] = deadline;
             queue.file(slot, deadline);
-            if (seed >> 50) % 7 == 0 {
+            if (seed >> 50).is_multiple_of(7) {
                 if let Some(first) = queue.first() {
                     assert_eq!(Some(&first), model.first());
                     queue.pop_first();
