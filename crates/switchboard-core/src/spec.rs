@@ -239,6 +239,9 @@ pub struct TaskSpec {
     pub rona_timeout: Option<Span>,
     /// Caller-supplied context (name, value) pairs, kept in order.
     pub context: Vec<(String, String)>,
+    /// Dialect data the engine carries but never reads (a callback's target and retry settings, say): kept with
+    /// the task, in its snapshot and in its final record.
+    pub attributes: Vec<(String, String)>,
     /// A scheduled callback does not queue before this time.
     pub not_before: Option<Time>,
 }
@@ -263,6 +266,7 @@ impl TaskSpec {
             distribute: true,
             rona_timeout: None,
             context: Vec::new(),
+            attributes: Vec::new(),
             not_before: None,
         }
     }

@@ -499,6 +499,8 @@ pub struct Engine {
     task_index: FxHashMap<TaskId, TaskIdx>,
     task_by_external: FxHashMap<String, TaskIdx>,
     task_by_number: FxHashMap<u64, TaskIdx>,
+    /// Dialect attributes of the few tasks that carry any (a side table keeps the hot task record small).
+    task_attributes: FxHashMap<TaskIdx, Box<[(String, String)]>>,
     n_live_tasks: usize,
     /// Live tasks under their earliest deadline other than their lifetime.
     task_timers: BTreeSet<(Time, TaskIdx)>,
@@ -540,6 +542,7 @@ impl Engine {
             task_index: FxHashMap::default(),
             task_by_external: FxHashMap::default(),
             task_by_number: FxHashMap::default(),
+            task_attributes: FxHashMap::default(),
             n_live_tasks: 0,
             task_timers: BTreeSet::new(),
             lifetimes: LifetimeQueue::default(),
@@ -1010,6 +1013,14 @@ impl Engine {
         for key in keys {
             self.agent_identifiers.entry(key).or_insert(agent_idx);
         }
+    }
+
+    /// The dialect attributes of a live task.
+    pub(crate) fn task_attributes(&self, task_idx: TaskIdx) -> &[(String, String)] {
+        self.task_attributes
+            .get(&task_idx)
+            .map(|a| &a[..])
+            .unwrap_or(&[])
     }
 
     /// Finds an agent by id, SIP URI, UPN or e-mail, case-insensitively (LUCS `{userIdentifier}`).
@@ -1843,7 +1854,8 @@ impl Engine {
     }
 
     /// Validates a new task and stores it (not yet queued).
-    fn insert_task(&mut self, spec: TaskSpec) -> Result<TaskIdx, TaskError> {
+    fn insert_task(&mut self, mut spec: TaskSpec) -> Result<TaskIdx, TaskError> {
+        let attributes = std::mem::take(&mut spec.attributes);
         if self.task_index.contains_key(&spec.id) {
             return Err(TaskError::DuplicateTask(spec.id));
         }
@@ -1972,6 +1984,10 @@ impl Engine {
         }
         reserve_headroom(&mut self.task_by_number);
         self.task_by_number.insert(number, task_idx);
+        if !attributes.is_empty() {
+            self.task_attributes
+                .insert(task_idx, attributes.into_boxed_slice());
+        }
         self.service_mut(service_idx).n_live += 1;
         self.n_live_tasks += 1;
         self.file_lifetime(task_idx);
@@ -2024,7 +2040,14 @@ impl Engine {
             customer: std::mem::take(&mut task.customer).into_string(),
             required_traits,
             context: std::mem::take(&mut task.context).into_vec(),
+            attributes: Vec::new(),
         };
+        let mut owned = owned;
+        owned.attributes = self
+            .task_attributes
+            .remove(&task_idx)
+            .map(|a| a.into_vec())
+            .unwrap_or_default();
         let mut info = self.task_info_with(task_idx, owned);
         info.status = TaskStatus::Terminated;
         info.terminated = Some(now);

@@ -148,6 +148,8 @@ pub struct TaskSnapshot {
     pub distribute: bool,
     pub rona_timeout: Option<Span>,
     pub context: Vec<(String, String)>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub attributes: Vec<(String, String)>,
     pub not_before: Option<Time>,
     pub declined: Vec<AgentId>,
     pub created: Time,
@@ -240,7 +242,8 @@ impl Engine {
             tasks: self
                 .tasks
                 .iter()
-                .map(|slot| {
+                .enumerate()
+                .map(|(slot_idx, slot)| {
                     slot.as_ref().map(|task| TaskSnapshot {
                         id: task.id,
                         number: task.number,
@@ -276,6 +279,7 @@ impl Engine {
                         distribute: task.distribute,
                         rona_timeout: task.rona_timeout,
                         context: task.context.to_vec(),
+                        attributes: self.task_attributes(slot_idx as u32).to_vec(),
                         not_before: task.not_before,
                         declined: task
                             .declined
@@ -497,6 +501,11 @@ impl Engine {
             };
             state.set_reserved(reserved);
             let task_idx = slot as u32;
+            if !task.attributes.is_empty() {
+                engine
+                    .task_attributes
+                    .insert(task_idx, task.attributes.into_boxed_slice());
+            }
             engine.task_index.insert(state.id, task_idx);
             if let Some(external) = &state.external_id {
                 engine

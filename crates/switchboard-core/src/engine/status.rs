@@ -54,6 +54,8 @@ pub struct TaskInfo {
     pub distribute: bool,
     /// Caller context parameters.
     pub context: Vec<(String, String)>,
+    /// Dialect attributes (see `TaskSpec::attributes`).
+    pub attributes: Vec<(String, String)>,
     /// Due time of a scheduled callback.
     pub not_before: Option<Time>,
     /// Creation time.
@@ -211,6 +213,7 @@ pub(super) struct OwnedTaskFields {
     pub(super) customer: String,
     pub(super) required_traits: Vec<TraitRequirement>,
     pub(super) context: Vec<(String, String)>,
+    pub(super) attributes: Vec<(String, String)>,
 }
 
 fn held_level(traits: &[(TraitId, Level)], trait_id: TraitId) -> Level {
@@ -287,6 +290,7 @@ impl Engine {
             customer: task.customer.to_string(),
             required_traits: self.task_traits(task).to_vec(),
             context: task.context.to_vec(),
+            attributes: self.task_attributes(task_idx).to_vec(),
         };
         self.task_info_with(task_idx, owned)
     }
@@ -319,6 +323,7 @@ impl Engine {
             required_traits: owned.required_traits,
             distribute: task.distribute,
             context: owned.context,
+            attributes: owned.attributes,
             not_before: task.not_before,
             created: task.created,
             queue_started: task.queue_started,
