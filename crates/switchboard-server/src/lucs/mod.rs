@@ -1,6 +1,7 @@
 //! The LUCS dialect (seed 002): `/v1.0` and `/v2.0` endpoints for tasks, users and services. v1.0 lists are bare
 //! arrays; v2.0 lists are pages (`?page=N&pageSize=M`, PROTOCOLS.md).
 
+pub mod callbacks;
 pub mod directory;
 pub mod dto;
 
@@ -240,6 +241,22 @@ pub fn endpoints() -> Vec<Endpoint> {
             Endpoint::new(Method::POST, p("/users/{user}/roles"), "User provisioning", "Set a user's roles",
                 &[UserProvision], Answer::Json(schema_of::<Vec<UserRoleDto>>), post(set_roles))
                 .body(schema_of::<Vec<UserRoleDto>>),
+            Endpoint::new(Method::POST, p("/callbacks"), "Callbacks", "Create a callback request; answers its id",
+                &[TasksManage], Answer::Json(schema_of::<String>), post(callbacks::create_callback))
+                .body(schema_of::<callbacks::CallbackDto>),
+            Endpoint::new(Method::GET, p("/callbacks"), "Callbacks", "Find a callback by its ExternalTaskId",
+                &[TasksManage], Answer::Json(schema_of::<callbacks::CallbackDto>),
+                get(callbacks::callback_by_external_id))
+                .query("externalTaskId", "the callback's ExternalTaskId"),
+            Endpoint::new(Method::GET, p("/callbacks/{callback}"), "Callbacks",
+                "A callback by id or ExternalTaskId, live or finished", &[TasksManage],
+                Answer::Json(schema_of::<callbacks::CallbackDto>), get(callbacks::get_callback)),
+            Endpoint::new(Method::POST, p("/callbacks/{callback}/cancel"), "Callbacks", "Cancel a callback",
+                &[TasksManage], Answer::Empty, post(callbacks::cancel_callback)),
+            Endpoint::new(Method::POST, p("/callbacks/search"), "Callbacks",
+                "Search callbacks by criteria; {} finds all", &[TasksManage],
+                Answer::Json(schema_of::<Vec<callbacks::CallbackDto>>), post(callbacks::search_callbacks))
+                .body(schema_of::<callbacks::CallbackSearch>),
             Endpoint::new(Method::GET, p("/organizationunits"), "Organization units",
                 "All organization units, flat, with their ParentId", &[OuReadonly],
                 Answer::List(schema_of::<directory::OrganizationUnitDto>), get(directory::list_units)),

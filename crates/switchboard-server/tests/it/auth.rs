@@ -418,7 +418,8 @@ async fn every_documented_route_enforces_its_roles() {
             .replace("{template}", &user)
             .replace("{service}", &service)
             .replace("{unit}", "Nowhere")
-            .replace("{reason}", "Nothing");
+            .replace("{reason}", "Nothing")
+            .replace("{callback}", "none");
         for (role, key) in &keys {
             // An invalid body: a role check that came after reading it would answer 400, not 401.
             let (status, body) = app

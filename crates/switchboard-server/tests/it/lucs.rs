@@ -1003,3 +1003,119 @@ async fn conversation_as_and_outbound_calls() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// Callbacks (PROTOCOLS.md): create, scheduled by due date, get by id or external id, search, cancel.
+#[tokio::test]
+async fn callbacks_lifecycle() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    // Due tomorrow (the test clock starts on 27.06.2019): pending until then.
+    let (status, later) = app
+        .post(
+            "/v1.0/callbacks",
+            json!({"Target": "+41790000001", "SecondsBetweenRetries": 300, "MaxRetries": 3, "Priority": "High",
+                   "ServiceSip": "sip:smoky.businesss@dev.local", "DueDate": "2019-06-28T09:00:00Z",
+                   "Description": "Call about the claim", "ExternalTaskId": "cb-1", "CallerId": "+41000000000"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{later}");
+    let (status, now) = app
+        .post(
+            "/v2.0/callbacks",
+            json!({"Target": "+41790000002", "SecondsBetweenRetries": 60, "Priority": "Normal", "ServiceId": service}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{now}");
+    let (_, callback) = app
+        .get(&format!("/v1.0/callbacks/{}", later.as_str().unwrap()))
+        .await;
+    assert_eq!(callback["State"], "Pending");
+    assert_eq!(callback["Target"], "+41790000001");
+    assert_eq!(callback["MaxRetries"], 3);
+    assert_eq!(callback["SecondsBetweenRetries"], 300);
+    assert_eq!(callback["Priority"], "High");
+    assert_eq!(callback["ServiceSip"], "sip:smoky.businesss@dev.local");
+    assert_eq!(callback["Description"], "Call about the claim");
+    assert_eq!(callback["RetryCount"], 0);
+    let (_, same) = app.get("/v1.0/callbacks/cb-1").await;
+    assert_eq!(same["Id"], callback["Id"]);
+    let (_, by_query) = app.get("/v1.0/callbacks?externalTaskId=cb-1").await;
+    assert_eq!(by_query["Id"], callback["Id"]);
+    let (_, queued) = app
+        .get(&format!("/v2.0/callbacks/{}", now.as_str().unwrap()))
+        .await;
+    assert_eq!(queued["State"], "InQueue");
+
+    let (_, all) = app.post("/v1.0/callbacks/search", json!({})).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (_, pending) = app
+        .post("/v1.0/callbacks/search", json!({"State": "Pending"}))
+        .await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["ExternalTaskId"], "cb-1");
+    let (_, paged) = app
+        .post("/v1.0/callbacks/search", json!({"Limit": 1, "Offset": 1}))
+        .await;
+    assert_eq!(paged.as_array().unwrap().len(), 1);
+
+    // The due time comes on the server clock: the callback enters the queue.
+    app.advance(24 * 3600).await;
+    let (_, due) = app.get("/v1.0/callbacks/cb-1").await;
+    assert_eq!(due["State"], "InQueue");
+
+    let (status, _) = app.post("/v1.0/callbacks/cb-1/cancel", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, cancelled) = app.get("/v1.0/callbacks/cb-1").await;
+    assert_eq!(status, StatusCode::OK, "finished callbacks stay readable");
+    assert_eq!(cancelled["State"], "Terminated");
+    let (_, terminated) = app
+        .post("/v1.0/callbacks/search", json!({"State": "Terminated"}))
+        .await;
+    assert_eq!(terminated.as_array().unwrap().len(), 1);
+    let (status, _) = app.post("/v1.0/callbacks/cb-1/cancel", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    for (body, expected) in [
+        (
+            json!({"SecondsBetweenRetries": 1, "Priority": "High", "ServiceId": service}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"Target": "1", "Priority": "High", "ServiceId": service}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"Target": "1", "SecondsBetweenRetries": 1, "ServiceId": service}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"Target": "1", "SecondsBetweenRetries": 1, "Priority": "High"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"Target": "1", "SecondsBetweenRetries": 1, "Priority": "Urgentest", "ServiceId": service}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"Target": "1", "SecondsBetweenRetries": 1, "Priority": "High", "ServiceId": service, "Description": "x".repeat(151)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"Target": "1", "SecondsBetweenRetries": 1, "Priority": "High", "ServiceId": service, "DueDate": "someday"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"Target": "1", "SecondsBetweenRetries": 1, "Priority": "High", "ServiceSip": "sip:nobody@dev.local"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, error) = app.post("/v1.0/callbacks", body.clone()).await;
+        assert_eq!(status, expected, "{body} → {error}");
+    }
+    let (_, all) = app.post("/v1.0/callbacks/search", json!({})).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "a refused request created something"
+    );
+}
