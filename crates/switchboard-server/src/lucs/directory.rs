@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use switchboard_core::Engine;
 
 use super::dto::{ServiceDto, UserDto};
 use super::{list_response, user_dtos, user_states, ApiVersion, Body, Paging};
@@ -111,11 +110,6 @@ fn in_subtree(members: &BTreeSet<String>, reference: Option<&str>) -> bool {
     reference.is_some_and(|r| members.contains(r) || members.contains(&r.to_lowercase()))
 }
 
-fn unit_of_user(engine: &Engine, user: &UserDto) -> Option<String> {
-    let _ = engine;
-    user.organization_unit_node_id.clone()
-}
-
 pub(super) async fn list_units(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,7 +168,7 @@ pub(super) async fn unit_users(
     let items: Vec<UserDto> = state.read(&tenant, |engine| {
         user_dtos(engine, engine.agents())
             .into_iter()
-            .filter(|user| in_subtree(&members, unit_of_user(engine, user).as_deref()))
+            .filter(|user| in_subtree(&members, user.organization_unit_node_id.as_deref()))
             .collect()
     });
     list_response(version, &paging, items)
@@ -197,7 +191,7 @@ pub(super) async fn unit_users_states(
             .filter(|agent| {
                 user_dtos(engine, [*agent])
                     .first()
-                    .is_some_and(|user| in_subtree(&members, unit_of_user(engine, user).as_deref()))
+                    .is_some_and(|user| in_subtree(&members, user.organization_unit_node_id.as_deref()))
             })
             .collect();
         user_states(engine, agents)
