@@ -189,9 +189,9 @@ pub(super) async fn unit_users_states(
             .agents()
             .into_iter()
             .filter(|agent| {
-                user_dtos(engine, [*agent])
-                    .first()
-                    .is_some_and(|user| in_subtree(&members, user.organization_unit_node_id.as_deref()))
+                user_dtos(engine, [*agent]).first().is_some_and(|user| {
+                    in_subtree(&members, user.organization_unit_node_id.as_deref())
+                })
             })
             .collect();
         user_states(engine, agents)
