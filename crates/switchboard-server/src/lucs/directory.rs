@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dto::{ServiceDto, UserDto};
 use super::{list_response, user_dtos, user_states, ApiVersion, Body, Paging};
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -116,7 +116,6 @@ pub(super) async fn list_units(
     version: ApiVersion,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::OuReadonly])?;
     let list = units(&state, &caller.tenant).await?;
     list_response(version, &paging, list)
 }
@@ -126,7 +125,6 @@ pub(super) async fn get_unit(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::OuReadonly])?;
     let list = units(&state, &caller.tenant).await?;
     Ok(Json(find_or_404(&list, &identifier)?.clone()).into_response())
 }
@@ -138,7 +136,6 @@ pub(super) async fn unit_services(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
     let list = units(&state, &caller.tenant).await?;
     let members = subtree(&list, find_or_404(&list, &identifier)?);
     let tenant = state.tenant(&caller.tenant).await?;
@@ -161,7 +158,6 @@ pub(super) async fn unit_users(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
     let list = units(&state, &caller.tenant).await?;
     let members = subtree(&list, find_or_404(&list, &identifier)?);
     let tenant = state.tenant(&caller.tenant).await?;
@@ -180,7 +176,6 @@ pub(super) async fn unit_users_states(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let list = units(&state, &caller.tenant).await?;
     let members = subtree(&list, find_or_404(&list, &identifier)?);
     let tenant = state.tenant(&caller.tenant).await?;
@@ -269,7 +264,6 @@ pub(super) async fn upsert_unit(
     caller: Caller,
     Body(unit): Body<OrganizationUnitDto>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Configuration])?;
     let (unit, _) = apply_unit(&state, &caller.tenant, unit).await?;
     Ok(Json(unit).into_response())
 }
@@ -279,7 +273,6 @@ pub(super) async fn delete_unit(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Configuration])?;
     let list = units(&state, &caller.tenant).await?;
     let unit = find_or_404(&list, &identifier)?.clone();
     let id = unit.id.clone().unwrap_or_default();
@@ -363,7 +356,6 @@ pub(super) async fn get_absent_reasons(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let tenant = state.tenant(&caller.tenant).await?;
     state.read(&tenant, |engine| super::find_user(engine, &identifier))?;
     Ok(Json(absence_reasons(&state, &caller.tenant).await?).into_response())
@@ -374,7 +366,6 @@ pub(super) async fn add_absence_reason(
     caller: Caller,
     Body(reason): Body<AbsenceReasonDto>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Configuration])?;
     apply_absence_reason(&state, &caller.tenant, &reason.name).await?;
     Ok(Json(absence_reasons(&state, &caller.tenant).await?).into_response())
 }
@@ -384,7 +375,6 @@ pub(super) async fn delete_absence_reason(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Configuration])?;
     let tenant = caller.tenant.clone();
     let key = name.to_lowercase();
     let deleted = blocking_store(&state, move |store| {

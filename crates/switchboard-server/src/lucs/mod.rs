@@ -392,7 +392,6 @@ async fn create_task(
     caller: Caller,
     Body(body): Body<CreateTaskDto>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let service_ref = body
         .service
@@ -466,7 +465,6 @@ async fn get_task(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let live = state.read(&tenant, |engine| find_live_task(engine, &identifier));
     if let Some(task) = live {
@@ -536,9 +534,7 @@ async fn refresh_task(
     Query(query): Query<RefreshQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
     let body: Option<RefreshBody> = optional_json(&body)?;
-    caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let task = live_task(&state, &tenant, &identifier).await?;
     let set_agent_on_rona = query
@@ -564,7 +560,6 @@ async fn task_command(
     identifier: &str,
     command: impl FnOnce(TaskId) -> Command,
 ) -> Result<(std::sync::Arc<crate::TenantHandle>, TaskId), ApiError> {
-    caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let task = live_task(state, &tenant, identifier).await?;
     state.command(&tenant, command(task)).await?;
@@ -589,7 +584,6 @@ async fn terminate_task(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let task = live_task(&state, &tenant, &identifier).await?;
     let handled = state.read(&tenant, |engine| {
@@ -650,7 +644,6 @@ async fn service_tasks(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
     let items = state.read(&tenant, |engine| -> Result<Vec<TaskDto>, ApiError> {
@@ -670,7 +663,6 @@ async fn longest_waiting_task(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
     let dto = state.read(&tenant, |engine| -> Result<Option<TaskDto>, ApiError> {
@@ -696,7 +688,6 @@ async fn user_tasks(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksReadonly, Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
     let items = state.read(&tenant, |engine| -> Result<Vec<TaskDto>, ApiError> {
@@ -730,7 +721,6 @@ async fn list_users(
     version: ApiVersion,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| user_dtos(engine, engine.agents()));
     list_response(version, &paging, items)
@@ -741,7 +731,6 @@ async fn get_user(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let dto = state.read(&tenant, |engine| -> Result<UserDto, ApiError> {
         let agent = find_user(engine, &identifier)?;
@@ -757,7 +746,6 @@ async fn service_users(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<UserDto>, ApiError> {
         let service = find_service(engine, &identifier)?;
@@ -817,7 +805,6 @@ async fn create_user(
     caller: Caller,
     Body(body): Body<CreateUserDto>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let dto = upsert_user(&state, &tenant, body).await?;
     Ok(Json(dto).into_response())
@@ -1053,7 +1040,6 @@ async fn apply_configuration(
     caller: Caller,
     Body(config): Body<crate::configuration::Configuration>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let report = crate::configuration::apply(&state, &tenant, config).await?;
     Ok(Json(report).into_response())
@@ -1157,7 +1143,6 @@ async fn update_user(
     Path(identifier): Path<String>,
     Body(patch): Body<Value>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let current = current_user(&state, &tenant, &identifier)?;
     let mut updated = patched(&current, &patch)?;
@@ -1172,7 +1157,6 @@ async fn copy_user(
     Path(identifier): Path<String>,
     Body(patch): Body<Value>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let current = current_user(&state, &tenant, &identifier)?;
     let mut copy = patched(&current, &patch)?;
@@ -1197,7 +1181,6 @@ async fn apply_template(
     Path((identifier, template)): Path<(String, String)>,
     Body(body): Body<TemplateBody>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let current = current_user(&state, &tenant, &identifier)?;
     let source = serde_json::to_value(current_user(&state, &tenant, &template)?)
@@ -1224,7 +1207,6 @@ async fn delete_user(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let agent = state.read(&tenant, |engine| find_user(engine, &identifier))?;
     state.command(&tenant, Command::RemoveAgent(agent)).await?;
@@ -1236,7 +1218,6 @@ async fn get_roles(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     Ok(Json(current_user(&state, &tenant, &identifier)?.roles).into_response())
 }
@@ -1247,7 +1228,6 @@ async fn set_roles(
     Path(identifier): Path<String>,
     Body(roles): Body<Vec<UserRoleDto>>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let mut user = current_user(&state, &tenant, &identifier)?;
     user.roles = roles;
@@ -1397,7 +1377,6 @@ async fn list_profiles(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserReadonly, Role::UserProvision])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let profiles: Vec<ProfileInfoDto> = state.read(&tenant, |engine| {
         engine
@@ -1418,7 +1397,6 @@ async fn service_context(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let context = state.read(&tenant, |engine| -> Result<Vec<NameValue>, ApiError> {
         let service = find_service(engine, &identifier)?;
@@ -1447,7 +1425,6 @@ async fn user_command(
     identifier: &str,
     command: impl FnOnce(AgentId) -> Command,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let agent = state.read(&tenant, |engine| find_user(engine, identifier))?;
     state.command(&tenant, command(agent)).await?;
@@ -1484,7 +1461,6 @@ async fn set_presence(
     Query(query): Query<PresenceQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let body: Option<Value> = optional_json(&body)?;
     // The presence comes as `{"Presence": "DoNotDisturb"}` (also `PresenceState`), a bare JSON string, or
     // `?presence=`.
@@ -1531,7 +1507,6 @@ async fn set_absent(
     Path(identifier): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let body: Option<Value> = optional_json(&body)?;
     let reason = body_field(&body, &["NotReadyReason", "Reason", "AbsentReason"])
         .filter(|r| !r.trim().is_empty())
@@ -1577,7 +1552,6 @@ async fn set_active_profile(
     Query(query): Query<std::collections::HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let body: Option<Value> = optional_json(&body)?;
     let name = query
         .get("profile")
@@ -1613,7 +1587,6 @@ async fn add_block_task(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let agent = state.read(&tenant, |engine| find_user(engine, &identifier))?;
     let task = TaskId(uuid::Uuid::new_v4());
@@ -1636,7 +1609,6 @@ async fn transfer_task(
     Path(identifier): Path<String>,
     Body(body): Body<TransferBody>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::TasksManage])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let task = live_task(&state, &tenant, &identifier).await?;
     let command = state.read(&tenant, |engine| -> Result<Command, ApiError> {
@@ -1703,7 +1675,6 @@ async fn users_states(
     caller: Caller,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| user_states(engine, engine.agents()));
     list_response(ApiVersion::V2, &paging, items)
@@ -1714,7 +1685,6 @@ async fn user_state(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let dto = state.read(&tenant, |engine| -> Result<UserStateDto, ApiError> {
         let agent = find_user(engine, &identifier)?;
@@ -1729,7 +1699,6 @@ async fn service_users_states(
     Path(identifier): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::UserControl])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<UserStateDto>, ApiError> {
         let service = find_service(engine, &identifier)?;
@@ -1750,7 +1719,6 @@ async fn list_services(
     version: ApiVersion,
     Query(paging): Query<Paging>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| {
         engine
@@ -1767,7 +1735,6 @@ async fn count_services(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let count = state.read(&tenant, |engine| engine.services().len());
     Ok(Json(count).into_response())
@@ -1778,7 +1745,6 @@ async fn get_service(
     caller: Caller,
     Path(identifier): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::ServiceReadonly, Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let dto = state.read(&tenant, |engine| -> Result<ServiceDto, ApiError> {
         let service = find_service(engine, &identifier)?;
@@ -1796,7 +1762,6 @@ async fn upsert_service(
     caller: Caller,
     Body(body): Body<ServiceDto>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Configuration])?;
     let tenant = state.tenant(&caller.tenant).await?;
     let (dto, _) = apply_service(&state, &tenant, body).await?;
     Ok(Json(dto).into_response())

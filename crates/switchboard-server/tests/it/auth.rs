@@ -104,6 +104,80 @@ fn routes(service: &str, user: &str, task: &str) -> Vec<(Method, String, Vec<Rol
             ),
         ]);
     }
+    // v2.0-only routes (seed 002), plus switchboard's configuration extensions.
+    let v2_only: Vec<(Method, String, Vec<Role>)> = vec![
+        (
+            Method::POST,
+            format!("/v2.0/users/{user}/setAbsent"),
+            vec![UserControl],
+        ),
+        (
+            Method::POST,
+            format!("/v2.0/users/{user}/unsetAbsent"),
+            vec![UserControl],
+        ),
+        (
+            Method::POST,
+            format!("/v2.0/users/{user}/setActiveProfile"),
+            vec![UserControl],
+        ),
+        (
+            Method::POST,
+            format!("/v2.0/users/{user}/setConversationAsService"),
+            vec![UserControl],
+        ),
+        (
+            Method::GET,
+            format!("/v2.0/users/{user}/getAbsentReasons"),
+            vec![UserControl],
+        ),
+        (
+            Method::POST,
+            format!("/v2.0/users/{user}/addBlockTask"),
+            vec![TasksManage],
+        ),
+        (
+            Method::GET,
+            "/v2.0/usersStates".to_string(),
+            vec![UserControl],
+        ),
+        (
+            Method::GET,
+            format!("/v2.0/usersStates/{user}"),
+            vec![UserControl],
+        ),
+        (
+            Method::GET,
+            format!("/v2.0/services/{service}/usersStates"),
+            vec![UserControl],
+        ),
+        (
+            Method::GET,
+            "/v2.0/profiles".to_string(),
+            vec![UserReadonly, UserProvision],
+        ),
+        (
+            Method::POST,
+            "/v2.0/callbacks/search".to_string(),
+            vec![TasksManage],
+        ),
+        (
+            Method::POST,
+            "/v2.0/organizationunits".to_string(),
+            vec![Configuration],
+        ),
+        (
+            Method::POST,
+            "/v2.0/absencereasons".to_string(),
+            vec![Configuration],
+        ),
+        (
+            Method::POST,
+            "/v2.0/configuration".to_string(),
+            vec![Configuration],
+        ),
+    ];
+    table.extend(v2_only);
     table.push((
         Method::POST,
         "/v2.0/services".to_string(),
@@ -138,24 +212,52 @@ fn key_for(app: &TestApp, tenant: &str, roles: &[Role], expires_at: Option<Time>
     .key
 }
 
+/// A server with a service, an online user holding a task, and one key per role.
+struct RoleFixture {
+    app: TestApp,
+    service: String,
+    user: String,
+    task: String,
+    keys: Vec<(Role, String)>,
+}
+
+impl RoleFixture {
+    async fn start() -> RoleFixture {
+        let app = TestApp::start().await;
+        let service = app.business_service().await;
+        let user = app
+            .online_user("smoky.cc", "Curt", "Connors", &service)
+            .await;
+        let (_, task) = app
+            .post(
+                "/v1.0/tasks",
+                json!({"Service": service, "ExternalTaskId": "auth"}),
+            )
+            .await;
+        let task = task.as_str().unwrap().to_string();
+        let keys = Role::ALL
+            .iter()
+            .map(|role| (*role, key_for(&app, "default", &[*role], None)))
+            .collect();
+        RoleFixture {
+            app,
+            service,
+            user,
+            task,
+            keys,
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_route_against_every_role() {
-    let app = TestApp::start().await;
-    let service = app.business_service().await;
-    let user = app
-        .online_user("smoky.cc", "Curt", "Connors", &service)
-        .await;
-    let (_, task) = app
-        .post(
-            "/v1.0/tasks",
-            json!({"Service": service, "ExternalTaskId": "auth"}),
-        )
-        .await;
-    let task = task.as_str().unwrap().to_string();
-    let keys: Vec<(Role, String)> = Role::ALL
-        .iter()
-        .map(|role| (*role, key_for(&app, "default", &[*role], None)))
-        .collect();
+    let RoleFixture {
+        app,
+        service,
+        user,
+        task,
+        keys,
+    } = RoleFixture::start().await;
     let mut table = routes(&service, &user, &task);
     table.extend(destructive_routes(&user));
     for (method, path, allowed) in &table {
@@ -390,22 +492,13 @@ async fn metrics_are_exposed() {
 /// past authorization, every other role gets 401 before anything else (a body is never even read).
 #[tokio::test]
 async fn every_documented_route_enforces_its_roles() {
-    let app = TestApp::start().await;
-    let service = app.business_service().await;
-    let user = app
-        .online_user("smoky.cc", "Curt", "Connors", &service)
-        .await;
-    let (_, task) = app
-        .post(
-            "/v1.0/tasks",
-            json!({"Service": service, "ExternalTaskId": "auth2"}),
-        )
-        .await;
-    let task = task.as_str().unwrap().to_string();
-    let keys: Vec<(Role, String)> = Role::ALL
-        .iter()
-        .map(|role| (*role, key_for(&app, "default", &[*role], None)))
-        .collect();
+    let RoleFixture {
+        app,
+        service,
+        user,
+        task,
+        keys,
+    } = RoleFixture::start().await;
     let mut endpoints = switchboard_server::endpoints();
     // Destructive calls last, so the user they remove is not missed by the others.
     endpoints.sort_by_key(|e| e.method == Method::DELETE);
