@@ -8,7 +8,7 @@ use crate::engine::{Engine, TaskInfo};
 use crate::error::{AgentError, ConfigError, TaskError};
 use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec, TaskSpec};
 use crate::types::{
-    AgentId, Presence, Priority, ProfileId, ServiceId, TaskId, TerminationReason, Time, TraitId,
+    AgentId, ConsultationAction, Presence, Priority, ProfileId, ServiceId, TaskId, TerminationReason, Time, TraitId,
 };
 
 /// One state-changing operation; see the `Engine` method of the same name for its rules.
@@ -162,6 +162,13 @@ pub enum Command {
         task: TaskId,
         /// The agent and the end of the window, or `None` to remove the reservation.
         reservation: Option<(AgentId, Time)>,
+    },
+    /// `Engine::consult`.
+    Consult {
+        /// The task.
+        task: TaskId,
+        /// What to do with its consultative call.
+        action: ConsultationAction,
     },
     /// `Engine::advance`: only fires timers.
     Advance,
@@ -358,6 +365,10 @@ impl Engine {
             }
             C::Reserve { task, reservation } => {
                 self.reserve(now, task, reservation)?;
+                done
+            }
+            C::Consult { task, action } => {
+                self.consult(now, task, action)?;
                 done
             }
             C::Advance => {

@@ -128,6 +128,16 @@ pub enum TaskError {
     WrongKind(&'static str),
     /// A reservation must end after it starts, and priorities and spans must be in range.
     InvalidValue(&'static str),
+    /// The task already has a consultative call (one at a time; end it first).
+    ConsultationActive,
+    /// The task has no consultative call.
+    NoConsultation,
+    /// The action needs a merged consultative call.
+    ConsultationNotMerged,
+    /// The customer's call already ended during the consultation.
+    CustomerLeft,
+    /// The agent to consult is signed out, ringing, consulted already or busy on another call.
+    ConsultantUnavailable(AgentId),
 }
 
 impl fmt::Display for TaskError {
@@ -174,6 +184,22 @@ impl fmt::Display for TaskError {
             }
             TaskError::WrongKind(why) => write!(f, "{why}"),
             TaskError::InvalidValue(why) => write!(f, "{why}"),
+            TaskError::ConsultationActive => write!(
+                f,
+                "the task already has a consultative call; end it first"
+            ),
+            TaskError::NoConsultation => write!(f, "the task has no consultative call"),
+            TaskError::ConsultationNotMerged => {
+                write!(f, "the consultative call is not merged with the customer")
+            }
+            TaskError::CustomerLeft => write!(
+                f,
+                "the customer's call already ended during the consultation"
+            ),
+            TaskError::ConsultantUnavailable(agent) => write!(
+                f,
+                "agent {agent} cannot be consulted now (signed out, ringing, already consulted or on another call)"
+            ),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::engine::TaskInfo;
 use crate::types::{
-    AgentId, AgentState, NotSelectableReason, Presence, Priority, ProfileId, QueueReason,
+    AgentId, AgentState, AudioRoutes, ConsultationEnd, ConsultationTarget, NotSelectableReason, Presence, Priority, ProfileId, QueueReason,
     Selection, ServiceId, TaskId, TerminationReason, Time,
 };
 
@@ -225,6 +225,39 @@ pub enum EventKind {
     },
     /// The task ended and left the live engine. The final record is part of the event, so history can be
     /// kept from events alone, whatever ended the task (a command or a timer).
+    /// An agent started a consultative call on its task.
+    ConsultationStarted {
+        /// The task.
+        task: TaskId,
+        /// The agent handling the task.
+        agent: AgentId,
+        /// Whom it calls.
+        target: ConsultationTarget,
+    },
+    /// The consultative call was merged with the customer.
+    ConsultationMerged {
+        /// The task.
+        task: TaskId,
+    },
+    /// Who hears whom in the merged call changed.
+    ConsultationAudioRoutesChanged {
+        /// The task.
+        task: TaskId,
+        /// The new routes.
+        routes: AudioRoutes,
+    },
+    /// The customer's call ended during the consultation.
+    ConsultationCustomerLeft {
+        /// The task.
+        task: TaskId,
+    },
+    /// The consultative call ended.
+    ConsultationEnded {
+        /// The task.
+        task: TaskId,
+        /// How.
+        end: ConsultationEnd,
+    },
     TaskTerminated {
         /// The task.
         task: TaskId,

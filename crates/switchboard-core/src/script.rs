@@ -21,6 +21,8 @@
 //! accept TASK [AGENT] | decline TASK AGENT | refresh TASK [rona] | terminate TASK [cancel] | hold TASK
 //! resume TASK | transfer TASK service=S|agent=A | priority TASK N | reserve TASK AGENT D | unreserve TASK
 //! poll TASK | blocktask AGENT NAME
+//! consult TASK AGENT|tel:NUMBER | consult-merge TASK | consult-transfer TASK | consult-end TASK
+//! consult-leave TASK | consult-hangup TASK | consult-audio TASK [mute-consultant] [mute-customer]
 //! at T | wait D
 //! status AGENT.. | queue SERVICE | explain TASK | show TASK | check | restart
 //! ```
@@ -31,7 +33,8 @@ use std::fmt::Write;
 use uuid::Uuid;
 
 use crate::{
-    AgentId, AgentProfile, AgentSpec, Capabilities, Direction, Engine, EngineConfig, EventKind,
+    AgentId, AgentProfile, AgentSpec, AudioRoutes, Capabilities, ConsultationAction,
+    ConsultationTarget, Direction, Engine, EngineConfig, EventKind,
     Ineligibility, Presence, Priority, ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span,
     Strategy, TaskId, TaskKind, TaskSpec, TerminationReason, Time, TraitRequirement,
 };
@@ -341,6 +344,23 @@ impl Runner {
                     info.n_offers,
                     info.initial_position
                 );
+                if let Some(consultation) = self.engine.consultation_of(task) {
+                    let target = match &consultation.target {
+                        ConsultationTarget::Agent(agent) => self.name(agent.0),
+                        ConsultationTarget::External(number) => format!("tel:{number}"),
+                    };
+                    let _ = writeln!(
+                        self.out,
+                        "  consultation: {} with {target} since {}{}",
+                        consultation.status.name(),
+                        fmt_time(consultation.started),
+                        if consultation.customer_connected {
+                            ""
+                        } else {
+                            ", customer left"
+                        }
+                    );
+                }
                 Ok(())
             }
             "restart" => {
@@ -700,6 +720,31 @@ impl Runner {
                 self.engine.reserve(now, task, Some((agent, until)))
             }
             "unreserve" => self.engine.reserve(now, task, None),
+            "consult" => {
+                let target = args.pos(1, "agent or tel:NUMBER")?;
+                let target = match target.strip_prefix("tel:") {
+                    Some(number) => ConsultationTarget::External(number.to_string()),
+                    None => ConsultationTarget::Agent(self.agent(target)?),
+                };
+                self.engine
+                    .consult(now, task, ConsultationAction::Start(target))
+            }
+            "consult-merge" => self.engine.consult(now, task, ConsultationAction::Merge),
+            "consult-transfer" => self.engine.consult(now, task, ConsultationAction::Transfer),
+            "consult-end" => self.engine.consult(now, task, ConsultationAction::Terminate),
+            "consult-leave" => self.engine.consult(now, task, ConsultationAction::Leave),
+            "consult-hangup" => {
+                self.engine
+                    .consult(now, task, ConsultationAction::TerminateCustomerCall)
+            }
+            "consult-audio" => {
+                let routes = AudioRoutes {
+                    customer_hears_consultant: !args.flag("mute-consultant"),
+                    consultant_hears_customer: !args.flag("mute-customer"),
+                };
+                self.engine
+                    .consult(now, task, ConsultationAction::SetAudioRoutes(routes))
+            }
             _ => return Err(format!("unknown command '{command}'")),
         };
         result.map_err(|e| e.to_string()).or_else(|e| self.error(e))
@@ -909,6 +954,34 @@ impl Runner {
                     )
                 }
                 EventKind::TaskRefreshed { task } => format!("task {} refreshed", n(task.0)),
+                EventKind::ConsultationStarted {
+                    task,
+                    agent,
+                    target,
+                } => format!(
+                    "task {} consultation by {} with {}",
+                    n(task.0),
+                    n(agent.0),
+                    match target {
+                        ConsultationTarget::Agent(consulted) => n(consulted.0),
+                        ConsultationTarget::External(number) => format!("tel:{number}"),
+                    }
+                ),
+                EventKind::ConsultationMerged { task } => {
+                    format!("task {} consultation merged", n(task.0))
+                }
+                EventKind::ConsultationAudioRoutesChanged { task, routes } => format!(
+                    "task {} consultation audio: customer hears consultant {}, consultant hears customer {}",
+                    n(task.0),
+                    yes_no(routes.customer_hears_consultant),
+                    yes_no(routes.consultant_hears_customer)
+                ),
+                EventKind::ConsultationCustomerLeft { task } => {
+                    format!("task {} customer left during consultation", n(task.0))
+                }
+                EventKind::ConsultationEnded { task, end } => {
+                    format!("task {} consultation ended ({})", n(task.0), end.name())
+                }
                 EventKind::TaskTerminated {
                     task,
                     reason,
@@ -925,5 +998,13 @@ impl Runner {
             };
             let _ = writeln!(self.out, "  #{} {at} {text}", event.seq);
         }
+    }
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
     }
 }

@@ -642,6 +642,8 @@ pub enum TerminationReason {
     MaxWaitExceeded,
     /// Its service or agent was removed.
     Orphaned,
+    /// Handed to an outside number by a consultative call: it left the contact center.
+    TransferredOut,
 }
 
 impl TerminationReason {
@@ -654,6 +656,7 @@ impl TerminationReason {
             TerminationReason::LifetimeExceeded => "lifetime-exceeded",
             TerminationReason::MaxWaitExceeded => "max-wait-exceeded",
             TerminationReason::Orphaned => "orphaned",
+            TerminationReason::TransferredOut => "transferred-out",
         }
     }
 }
@@ -692,6 +695,124 @@ impl QueueReason {
             QueueReason::Overflowed => "overflowed",
             QueueReason::Transferred => "transferred",
             QueueReason::AgentLost => "agent-lost",
+        }
+    }
+}
+
+/// Whom a consultative call reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ConsultationTarget {
+    /// A colleague: busy for routing while consulted, and the one who takes the task over on a transfer.
+    Agent(AgentId),
+    /// An outside phone number or SIP address: a transfer takes the call out of the contact center.
+    External(String),
+}
+
+/// Where a consultative call stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ConsultationStatus {
+    /// The agent talks with the consulted party; the customer waits on hold.
+    Connected,
+    /// Agent, customer and consulted party are in one conference.
+    Merged,
+}
+
+impl ConsultationStatus {
+    /// The name used in traces and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsultationStatus::Connected => "Connected",
+            ConsultationStatus::Merged => "Merged",
+        }
+    }
+}
+
+/// Who hears whom in a merged consultative call. The agent always hears, and is heard by, both others;
+/// turning a route off lets the agent talk to one party without the other hearing (whisper, coaching).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AudioRoutes {
+    /// The customer hears the consulted party.
+    pub customer_hears_consultant: bool,
+    /// The consulted party hears the customer.
+    pub consultant_hears_customer: bool,
+}
+
+impl Default for AudioRoutes {
+    /// Everyone hears everyone, as in any conference.
+    fn default() -> AudioRoutes {
+        AudioRoutes {
+            customer_hears_consultant: true,
+            consultant_hears_customer: true,
+        }
+    }
+}
+
+/// A task's consultative call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Consultation {
+    /// The agent handling the task, who started the consultation.
+    pub initiator: AgentId,
+    /// Whom it reaches.
+    pub target: ConsultationTarget,
+    /// Connected or merged.
+    pub status: ConsultationStatus,
+    /// False once the customer's call ended during the consultation.
+    pub customer_connected: bool,
+    /// Who hears whom once merged.
+    pub audio_routes: AudioRoutes,
+    /// When it started.
+    pub started: Time,
+    /// When it was merged, if it was.
+    pub merged_at: Option<Time>,
+}
+
+/// What to do with a task's consultative call (`Engine::consult`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ConsultationAction {
+    /// Call a colleague or a number; the customer goes on hold.
+    Start(ConsultationTarget),
+    /// Join the customer into the call (a conference); the customer is off hold.
+    Merge,
+    /// Hand the customer to the consulted party; the agent leaves for wrap-up.
+    Transfer,
+    /// End the consultation; the agent is back with the customer (or, if the customer hung up meanwhile, the
+    /// task ends).
+    Terminate,
+    /// The agent leaves a merged call; the customer and the consulted party stay connected (as `Transfer`).
+    Leave,
+    /// Set who hears whom in a merged call.
+    SetAudioRoutes(AudioRoutes),
+    /// End the customer's call; the agent and the consulted party stay connected until `Terminate`.
+    TerminateCustomerCall,
+}
+
+/// How a consultative call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ConsultationEnd {
+    /// Ended by the agent; back to the customer.
+    Terminated,
+    /// The customer was handed to the consulted party.
+    Transferred,
+    /// The agent left a merged call.
+    Left,
+    /// Its task ended.
+    TaskEnded,
+}
+
+impl ConsultationEnd {
+    /// The name used in traces and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsultationEnd::Terminated => "terminated",
+            ConsultationEnd::Transferred => "transferred",
+            ConsultationEnd::Left => "left",
+            ConsultationEnd::TaskEnded => "task-ended",
         }
     }
 }

@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use switchboard_core::{
-    AgentId, AgentProfile, AgentSpec, AgentState, Capabilities, Direction, Engine, EngineConfig,
+    AgentId, AgentProfile, AgentSpec, AgentState, AudioRoutes, Capabilities, ConsultationAction,
+    ConsultationTarget, Direction, Engine, EngineConfig,
     Event, EventKind, Level, NotSelectableReason, Presence, PresenceSettings, Priority, ProfileId,
     ProfileSpec, QueueReason, Selection, ServiceId, ServiceSpec, Span, Strategy as RoutingStrategy,
     TaskId, TaskKind, TaskSpec, TaskStatus, TerminationReason, Time, TraitId, TraitRequirement,
@@ -228,6 +229,12 @@ enum Op {
         agent: Index,
         service: Index,
     },
+    Consult {
+        task: TaskPick,
+        agent: Index,
+        external: bool,
+        action: u8,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -442,6 +449,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (agent(), any::<Index>(), 0u32..=2)
             .prop_map(|(agent, service, penalty)| Op::SetMembership { agent, service, penalty }),
         1 => (agent(), any::<Index>()).prop_map(|(agent, service)| Op::RemoveMembership { agent, service }),
+        6 => (task_pick(), agent(), prop::bool::weighted(0.2), 0u8..7)
+            .prop_map(|(task, agent, external, action)| Op::Consult { task, agent, external, action }),
     ]
 }
 
@@ -933,6 +942,45 @@ impl Run {
                     self.engine
                         .remove_membership(now, self.agent(*agent), self.service(*service));
             }
+            Op::Consult {
+                task,
+                agent,
+                external,
+                action,
+            } => {
+                // Consultations need handled incoming calls, a small share of all tasks: pick among those.
+                let calls: Vec<TaskId> = self
+                    .engine
+                    .live_tasks()
+                    .into_iter()
+                    .filter(|&live| {
+                        let info = self.engine.task_info(live).expect("live task");
+                        info.kind == TaskKind::Call
+                            && matches!(info.status, TaskStatus::Established | TaskStatus::OnHold)
+                    })
+                    .collect();
+                let task = if calls.is_empty() || task.any_state {
+                    self.task(*task, &[TaskStatus::Established, TaskStatus::OnHold])
+                } else {
+                    calls[task.index.index(calls.len())]
+                };
+                let action = match action {
+                    0 if *external => ConsultationAction::Start(ConsultationTarget::External(
+                        "+41441234567".into(),
+                    )),
+                    0 => ConsultationAction::Start(ConsultationTarget::Agent(self.agent(*agent))),
+                    1 => ConsultationAction::Merge,
+                    2 => ConsultationAction::Transfer,
+                    3 => ConsultationAction::Terminate,
+                    4 => ConsultationAction::Leave,
+                    5 => ConsultationAction::SetAudioRoutes(AudioRoutes {
+                        customer_hears_consultant: *external,
+                        consultant_hears_customer: true,
+                    }),
+                    _ => ConsultationAction::TerminateCustomerCall,
+                };
+                let _ = self.engine.consult(now, task, action);
+            }
         }
     }
 
@@ -1073,6 +1121,36 @@ fn check_invariants(engine: &Engine) -> Result<(), TestCaseError> {
                     task
                 );
             }
+        }
+    }
+
+    // A consultation belongs to a task an agent handles, and a consulted agent is busy: no offer, not
+    // selectable, not the task's own agent.
+    for (task, consultation) in engine.consultations() {
+        let info = &tasks[&task];
+        prop_assert!(
+            matches!(info.status, TaskStatus::Established | TaskStatus::OnHold),
+            "task {} consults while {:?}",
+            task,
+            info.status
+        );
+        prop_assert_eq!(info.agent, Some(consultation.initiator));
+        if let ConsultationTarget::Agent(consulted) = &consultation.target {
+            let consulted_info = &agent_infos[consulted];
+            prop_assert!(info.agent != Some(*consulted), "task {} consults its own agent", task);
+            prop_assert!(
+                !consulted_info.selectable,
+                "consulted agent {} is selectable",
+                consulted
+            );
+            prop_assert!(
+                consulted_info
+                    .tasks
+                    .iter()
+                    .all(|held| tasks[held].status != TaskStatus::Offered),
+                "consulted agent {} has an offer",
+                consulted
+            );
         }
     }
 
@@ -1356,6 +1434,32 @@ proptest! {
         for (first, second) in events.iter().zip(&again) {
             prop_assert_eq!(first, second, "two runs diverged");
         }
+    }
+}
+
+/// A plan whose tasks are all incoming calls: a contact center on the phone, where consultative calls happen.
+fn call_center_plan() -> impl Strategy<Value = Plan> {
+    plan().prop_map(|mut plan| {
+        for step in &mut plan.steps {
+            if let Op::CreateTask(task) = &mut step.op {
+                task.kind = TaskKind::Call;
+                task.direction = Direction::Inbound;
+            }
+        }
+        plan
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The same, for phone-only contact centers: consultative calls start, merge, hand over and end among
+    /// every other command, and the invariants (a consulted agent is busy) hold after each.
+    #[test]
+    fn call_center_sequences_with_consultations_keep_the_invariants(plan in call_center_plan()) {
+        let events = run_plan(&plan, Checking::EveryCommand)?;
+        let again = run_plan(&plan, Checking::EventsOnly)?;
+        prop_assert_eq!(&events, &again, "two runs diverged");
     }
 }
 

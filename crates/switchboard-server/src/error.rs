@@ -107,6 +107,12 @@ impl From<TaskError> for ApiError {
             | TaskError::NotWaiting(_)
             | TaskError::NoCapacity(_)
             | TaskError::WrongKind(_) => (StatusCode::CONFLICT, "InvalidTaskState"),
+            TaskError::ConsultationActive => (StatusCode::CONFLICT, "ConsultationCallActive"),
+            TaskError::NoConsultation => (StatusCode::NOT_FOUND, "ConsultationCallNotFound"),
+            TaskError::ConsultationNotMerged | TaskError::CustomerLeft => {
+                (StatusCode::CONFLICT, "InvalidConsultationCallState")
+            }
+            TaskError::ConsultantUnavailable(_) => (StatusCode::CONFLICT, "UserNotAvailable"),
             TaskError::InvalidValue(_) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidValue"),
         };
         ApiError::new(status, code, message)

@@ -3,6 +3,7 @@
 //! Every command takes the caller's `now`, first fires the timers due by then, applies the change, routes what
 //! the change made routable, and leaves the resulting events in the outbox (`drain_events`).
 
+mod consultation;
 mod routing;
 mod snapshot;
 mod status;
@@ -18,7 +19,7 @@ use crate::spec::{
     AgentSpec, EngineConfig, PresenceSettings, ProfileSpec, ServiceSpec, TaskSpec, INITIAL_PRESENCE,
 };
 use crate::types::{
-    AgentId, AgentState, Capabilities, Channel, Direction, Level, NotSelectableReason, Presence,
+    AgentId, AgentState, Capabilities, Channel, Consultation, ConsultationEnd, Direction, Level, NotSelectableReason, Presence,
     Priority, ProfileId, QueueReason, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus,
     TerminationReason, Time, TraitId, TraitRequirement,
 };
@@ -188,6 +189,8 @@ pub(crate) struct AgentStateData {
     /// Tasks offered and not yet answered (at most one at a time).
     n_offered: u16,
     n_block_tasks: u16,
+    /// Consultative calls reaching this agent (at most one): busy for routing meanwhile.
+    n_consultations: u16,
     /// When the agent last became free for new work (the longest-idle key).
     idle_since: Time,
     /// Whether the agent was fully idle and selectable at the last availability sync.
@@ -312,6 +315,7 @@ impl AgentStateData {
             load: 0,
             n_offered: 0,
             n_block_tasks: 0,
+            n_consultations: 0,
             idle_since: now,
             was_idle: false,
             status: (
@@ -501,6 +505,8 @@ pub struct Engine {
     task_by_number: FxHashMap<u64, TaskIdx>,
     /// Dialect attributes of the few tasks that carry any (a side table keeps the hot task record small).
     task_attributes: FxHashMap<TaskIdx, Box<[(String, String)]>>,
+    /// Consultative calls of the few tasks that have one, by task.
+    consultations: FxHashMap<TaskIdx, Consultation>,
     n_live_tasks: usize,
     /// Live tasks under their earliest deadline other than their lifetime.
     task_timers: BTreeSet<(Time, TaskIdx)>,
@@ -543,6 +549,7 @@ impl Engine {
             task_by_external: FxHashMap::default(),
             task_by_number: FxHashMap::default(),
             task_attributes: FxHashMap::default(),
+            consultations: FxHashMap::default(),
             n_live_tasks: 0,
             task_timers: BTreeSet::new(),
             lifetimes: LifetimeQueue::default(),
@@ -908,6 +915,11 @@ impl Engine {
         if !self.agent(agent_idx).tasks.is_empty() {
             return Err(ConfigError::StillInUse {
                 what: "tasks held by the agent",
+            });
+        }
+        if self.agent(agent_idx).n_consultations > 0 {
+            return Err(ConfigError::StillInUse {
+                what: "a consultative call reaching the agent",
             });
         }
         let services: Vec<ServiceIdx> = self
@@ -1624,6 +1636,9 @@ impl Engine {
         if task.kind == TaskKind::Block {
             return Err(TaskError::WrongKind("a block task cannot be transferred"));
         }
+        if self.consultations.contains_key(&task_idx) {
+            return Err(TaskError::ConsultationActive);
+        }
         match task.status {
             TaskStatus::Established | TaskStatus::OnHold => Ok(()),
             status => Err(TaskError::NotEstablished(status)),
@@ -2031,6 +2046,9 @@ impl Engine {
         // The snapshot and the event come first, so that they still name the agent and precede the agent's
         // wrap-up in the event stream. The task leaves the engine below and nothing on the way reads its
         // heap-owning fields again, so the snapshot takes them over instead of copying them.
+        if self.consultations.contains_key(&task_idx) {
+            self.end_consultation(task_idx, ConsultationEnd::TaskEnded);
+        }
         let now = self.now;
         let required_traits = self.task_traits(self.task(task_idx)).to_vec();
         let task = self.task_mut(task_idx);

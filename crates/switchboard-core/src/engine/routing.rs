@@ -213,6 +213,9 @@ impl Engine {
         if agent.blocked || agent.n_block_tasks > 0 {
             return Some(NotSelectableReason::InAServiceTask);
         }
+        if agent.n_consultations > 0 {
+            return Some(NotSelectableReason::InAContactCenterTask);
+        }
         if agent.absent.is_some() {
             return Some(NotSelectableReason::NotReady);
         }
@@ -244,7 +247,7 @@ impl Engine {
     /// no pending offer, and either idle or on the same channel below capacity.
     pub(super) fn has_capacity(&self, agent_idx: AgentIdx, channel: Channel) -> bool {
         let agent = self.agent(agent_idx);
-        if agent.n_offered > 0 {
+        if agent.n_offered > 0 || agent.n_consultations > 0 {
             return false;
         }
         match agent.channel {

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec};
 use crate::types::{
-    AgentId, AgentState, Capabilities, Direction, Level, NotSelectableReason, Presence, Priority,
+    AgentId, AgentState, Capabilities, Consultation, ConsultationTarget, Direction, Level, NotSelectableReason, Presence, Priority,
     ProfileId, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus, Time, TraitRequirement,
 };
 
@@ -150,6 +150,9 @@ pub struct TaskSnapshot {
     pub context: Vec<(String, String)>,
     #[cfg_attr(feature = "serde", serde(default))]
     pub attributes: Vec<(String, String)>,
+    /// The task's consultative call, if it has one.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub consultation: Option<Consultation>,
     pub not_before: Option<Time>,
     pub declined: Vec<AgentId>,
     pub created: Time,
@@ -280,6 +283,7 @@ impl Engine {
                         rona_timeout: task.rona_timeout,
                         context: task.context.to_vec(),
                         attributes: self.task_attributes(slot_idx as u32).to_vec(),
+                        consultation: self.consultations.get(&(slot_idx as u32)).cloned(),
                         not_before: task.not_before,
                         declined: task
                             .declined
@@ -505,6 +509,13 @@ impl Engine {
                 engine
                     .task_attributes
                     .insert(task_idx, task.attributes.into_boxed_slice());
+            }
+            if let Some(consultation) = task.consultation {
+                if let ConsultationTarget::Agent(agent_id) = &consultation.target {
+                    let agent_idx = agent_idx_of(&engine, *agent_id)?;
+                    engine.agent_mut(agent_idx).n_consultations += 1;
+                }
+                engine.consultations.insert(task_idx, consultation);
             }
             engine.task_index.insert(state.id, task_idx);
             if let Some(external) = &state.external_id {

@@ -232,7 +232,7 @@ impl Engine {
     ) -> (AgentState, bool, Option<NotSelectableReason>) {
         let agent = self.agent(agent_idx);
         if agent.presence == Presence::Offline {
-            let state = if agent.tasks.is_empty() {
+            let state = if agent.tasks.is_empty() && agent.n_consultations == 0 {
                 AgentState::LoggedOut
             } else {
                 AgentState::OnCall
@@ -251,7 +251,7 @@ impl Engine {
             } else {
                 AgentState::Ringing
             }
-        } else if !agent.tasks.is_empty() {
+        } else if !agent.tasks.is_empty() || agent.n_consultations > 0 {
             AgentState::OnCall
         } else if agent.wrapup_until.is_some() {
             AgentState::OnWrapup
