@@ -8,7 +8,8 @@ use crate::engine::{Engine, TaskInfo};
 use crate::error::{AgentError, ConfigError, TaskError};
 use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec, TaskSpec};
 use crate::types::{
-    AgentId, ConsultationAction, Presence, Priority, ProfileId, ServiceId, TaskId, TerminationReason, Time, TraitId,
+    AgentId, ConsultationAction, Presence, Priority, ProfileId, ServiceId, TaskId,
+    TerminationReason, Time, TraitId,
 };
 
 /// One state-changing operation; see the `Engine` method of the same name for its rules.

@@ -2,8 +2,9 @@
 
 use crate::engine::TaskInfo;
 use crate::types::{
-    AgentId, AgentState, AudioRoutes, ConsultationEnd, ConsultationTarget, NotSelectableReason, Presence, Priority, ProfileId, QueueReason,
-    Selection, ServiceId, TaskId, TerminationReason, Time,
+    AgentId, AgentState, AudioRoutes, ConsultationEnd, ConsultationTarget, NotSelectableReason,
+    Presence, Priority, ProfileId, QueueReason, Selection, ServiceId, TaskId, TerminationReason,
+    Time,
 };
 
 /// One state change, numbered in the order the engine made it.

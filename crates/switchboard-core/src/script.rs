@@ -34,9 +34,9 @@ use uuid::Uuid;
 
 use crate::{
     AgentId, AgentProfile, AgentSpec, AudioRoutes, Capabilities, ConsultationAction,
-    ConsultationTarget, Direction, Engine, EngineConfig, EventKind,
-    Ineligibility, Presence, Priority, ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span,
-    Strategy, TaskId, TaskKind, TaskSpec, TerminationReason, Time, TraitRequirement,
+    ConsultationTarget, Direction, Engine, EngineConfig, EventKind, Ineligibility, Presence,
+    Priority, ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span, Strategy, TaskId, TaskKind,
+    TaskSpec, TerminationReason, Time, TraitRequirement,
 };
 
 /// Runs a whole script from an empty engine and returns the trace. Errors of the engine are part of the trace;
@@ -731,7 +731,9 @@ impl Runner {
             }
             "consult-merge" => self.engine.consult(now, task, ConsultationAction::Merge),
             "consult-transfer" => self.engine.consult(now, task, ConsultationAction::Transfer),
-            "consult-end" => self.engine.consult(now, task, ConsultationAction::Terminate),
+            "consult-end" => self
+                .engine
+                .consult(now, task, ConsultationAction::Terminate),
             "consult-leave" => self.engine.consult(now, task, ConsultationAction::Leave),
             "consult-hangup" => {
                 self.engine

@@ -10,10 +10,10 @@ use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use switchboard_core::{
     AgentId, AgentProfile, AgentSpec, AgentState, AudioRoutes, Capabilities, ConsultationAction,
-    ConsultationTarget, Direction, Engine, EngineConfig,
-    Event, EventKind, Level, NotSelectableReason, Presence, PresenceSettings, Priority, ProfileId,
-    ProfileSpec, QueueReason, Selection, ServiceId, ServiceSpec, Span, Strategy as RoutingStrategy,
-    TaskId, TaskKind, TaskSpec, TaskStatus, TerminationReason, Time, TraitId, TraitRequirement,
+    ConsultationTarget, Direction, Engine, EngineConfig, Event, EventKind, Level,
+    NotSelectableReason, Presence, PresenceSettings, Priority, ProfileId, ProfileSpec, QueueReason,
+    Selection, ServiceId, ServiceSpec, Span, Strategy as RoutingStrategy, TaskId, TaskKind,
+    TaskSpec, TaskStatus, TerminationReason, Time, TraitId, TraitRequirement,
 };
 use uuid::Uuid;
 
@@ -1137,7 +1137,11 @@ fn check_invariants(engine: &Engine) -> Result<(), TestCaseError> {
         prop_assert_eq!(info.agent, Some(consultation.initiator));
         if let ConsultationTarget::Agent(consulted) = &consultation.target {
             let consulted_info = &agent_infos[consulted];
-            prop_assert!(info.agent != Some(*consulted), "task {} consults its own agent", task);
+            prop_assert!(
+                info.agent != Some(*consulted),
+                "task {} consults its own agent",
+                task
+            );
             prop_assert!(
                 !consulted_info.selectable,
                 "consulted agent {} is selectable",

@@ -19,9 +19,9 @@ use crate::spec::{
     AgentSpec, EngineConfig, PresenceSettings, ProfileSpec, ServiceSpec, TaskSpec, INITIAL_PRESENCE,
 };
 use crate::types::{
-    AgentId, AgentState, Capabilities, Channel, Consultation, ConsultationEnd, Direction, Level, NotSelectableReason, Presence,
-    Priority, ProfileId, QueueReason, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus,
-    TerminationReason, Time, TraitId, TraitRequirement,
+    AgentId, AgentState, Capabilities, Channel, Consultation, ConsultationEnd, Direction, Level,
+    NotSelectableReason, Presence, Priority, ProfileId, QueueReason, Selection, ServiceId, Span,
+    TaskId, TaskKind, TaskStatus, TerminationReason, Time, TraitId, TraitRequirement,
 };
 
 use timers::LifetimeQueue;

@@ -14,8 +14,9 @@ use super::{
 };
 use crate::spec::{AgentSpec, EngineConfig, ProfileSpec, ServiceSpec};
 use crate::types::{
-    AgentId, AgentState, Capabilities, Consultation, ConsultationTarget, Direction, Level, NotSelectableReason, Presence, Priority,
-    ProfileId, Selection, ServiceId, Span, TaskId, TaskKind, TaskStatus, Time, TraitRequirement,
+    AgentId, AgentState, Capabilities, Consultation, ConsultationTarget, Direction, Level,
+    NotSelectableReason, Presence, Priority, ProfileId, Selection, ServiceId, Span, TaskId,
+    TaskKind, TaskStatus, Time, TraitRequirement,
 };
 
 /// The whole state of one engine.

@@ -356,6 +356,8 @@ pub struct CreateTaskDto {
     pub rona_timeout_in_seconds: Option<i64>,
     pub priority: Option<Value>,
     pub context_parameters: Vec<NameValue>,
+    /// `ExternalNonBlocking` (the default), or, as a switchboard extension for telephony, chat and mail
+    /// connectors, `IncomingCall`, `InstantMessage` or `Email`.
     #[serde(rename = "Type")]
     pub task_type: Option<String>,
 }

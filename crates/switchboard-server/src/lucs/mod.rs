@@ -2,6 +2,7 @@
 //! arrays; v2.0 lists are pages (`?page=N&pageSize=M`, PROTOCOLS.md).
 
 pub mod callbacks;
+pub mod consultation;
 pub mod directory;
 pub mod dto;
 
@@ -197,6 +198,40 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Transfer an established task to a service or a user", &[TasksManage], Answer::Empty,
                 post(transfer_task))
                 .body(schema_of::<TransferBody>),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall"), "Tasks: consultative calls",
+                "Consult a user or a number on an established incoming call; the customer goes on hold",
+                &[TasksManage], Answer::Json(schema_of::<consultation::ConsultationCallDto>),
+                post(consultation::start))
+                .body(schema_of::<consultation::ConsultationCallBody>),
+            Endpoint::new(Method::GET, p("/tasks/{task}/consultationCall"), "Tasks: consultative calls",
+                "The task's consultative call (404 when it has none)", &read_tasks,
+                Answer::Json(schema_of::<consultation::ConsultationCallDto>), get(consultation::status)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall/merge"), "Tasks: consultative calls",
+                "Merge the consultation with the customer into one conference", &[TasksManage],
+                Answer::Json(schema_of::<consultation::ConsultationCallDto>), post(consultation::merge)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall/transfer"), "Tasks: consultative calls",
+                "Hand the customer to the consulted party: a consulted user has the task at once, an outside \
+                 number takes the call out of the contact center; the agent goes to wrap-up", &[TasksManage],
+                Answer::Json(schema_of::<TaskStatusDto>), post(consultation::transfer)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall/terminate"), "Tasks: consultative calls",
+                "End the consultation and return to the customer (ends the task if the customer hung up)",
+                &[TasksManage], Answer::Json(schema_of::<TaskStatusDto>), post(consultation::terminate)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall/leave"), "Tasks: consultative calls",
+                "The agent leaves a merged consultation; customer and consulted party stay connected",
+                &[TasksManage], Answer::Json(schema_of::<TaskStatusDto>), post(consultation::leave)),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall/audioRoutes"), "Tasks: consultative calls",
+                "Set who hears whom in a merged consultation", &[TasksManage],
+                Answer::Json(schema_of::<consultation::ConsultationCallDto>), post(consultation::audio_routes))
+                .body(schema_of::<consultation::AudioRoutesDto>),
+            Endpoint::new(Method::POST, p("/tasks/{task}/consultationCall/terminateCustomerCall"),
+                "Tasks: consultative calls",
+                "End the customer's call; the agent and the consulted party stay connected", &[TasksManage],
+                Answer::Json(schema_of::<consultation::ConsultationCallDto>),
+                post(consultation::terminate_customer_call)),
+            Endpoint::new(Method::GET, p("/users/{user}/consultativeCalls"), "Tasks: consultative calls",
+                "The consultative calls the user started or is consulted in", &read_tasks,
+                Answer::Json(schema_of::<Vec<consultation::ConsultationCallDto>>),
+                get(consultation::user_consultations)),
             Endpoint::new(Method::GET, p("/services/{service}/tasks"), "Tasks",
                 "The service's live tasks, waiting ones first in queue order", &read_tasks,
                 Answer::List(schema_of::<TaskDto>), get(service_tasks)),
@@ -366,7 +401,7 @@ fn find_service(engine: &Engine, identifier: &str) -> Result<ServiceId, ApiError
     })
 }
 
-fn find_user(engine: &Engine, identifier: &str) -> Result<AgentId, ApiError> {
+pub(crate) fn find_user(engine: &Engine, identifier: &str) -> Result<AgentId, ApiError> {
     engine
         .agent_by_identifier(identifier)
         .ok_or_else(|| ApiError::not_found("UserNotFound", format!("No user '{identifier}'.")))
@@ -413,9 +448,14 @@ async fn create_task(
     };
     let kind = match body.task_type.as_deref() {
         None | Some("ExternalNonBlocking") | Some("External") => TaskKind::External,
+        // A switchboard extension: a telephony, chat or mail connector queues its contacts through the same call.
+        Some("IncomingCall") => TaskKind::Call,
+        Some("InstantMessage") => TaskKind::Chat,
+        Some("Email") => TaskKind::Mail,
         Some(other) => {
             return Err(ApiError::invalid(format!(
-                "Type '{other}' cannot be created here; use ExternalNonBlocking"
+                "Type '{other}' cannot be created here; use ExternalNonBlocking, IncomingCall, InstantMessage or \
+                 Email (callbacks, outbound calls and block tasks have their own endpoints)"
             )))
         }
     };
@@ -517,7 +557,7 @@ struct RefreshBody {
     set_agent_on_rona: Option<bool>,
 }
 
-async fn live_task(
+pub(crate) async fn live_task(
     state: &AppState,
     tenant: &crate::TenantHandle,
     identifier: &str,

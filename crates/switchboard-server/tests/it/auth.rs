@@ -50,6 +50,51 @@ fn routes(service: &str, user: &str, task: &str) -> Vec<(Method, String, Vec<Rol
                 vec![TasksManage],
             ),
             (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall/merge"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall/transfer"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall/terminate"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall/leave"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall/audioRoutes"),
+                vec![TasksManage],
+            ),
+            (
+                Method::POST,
+                format!("/{v}/tasks/{task}/consultationCall/terminateCustomerCall"),
+                vec![TasksManage],
+            ),
+            (
+                Method::GET,
+                format!("/{v}/tasks/{task}/consultationCall"),
+                read_tasks.clone(),
+            ),
+            (
+                Method::GET,
+                format!("/{v}/users/{user}/consultativeCalls"),
+                read_tasks.clone(),
+            ),
+            (
                 Method::GET,
                 format!("/{v}/services/{service}/tasks"),
                 read_tasks.clone(),

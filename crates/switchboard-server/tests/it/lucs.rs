@@ -1119,3 +1119,202 @@ async fn callbacks_lifecycle() {
         "a refused request created something"
     );
 }
+
+/// Consultative calls (seed 002): consult a colleague (busy for routing meanwhile), merge, audio routes, leave
+/// (the colleague has the task at once); consult an outside number and transfer the call out; the customer
+/// hangs up during a consultation; every refusal.
+#[tokio::test]
+async fn consultative_calls() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let a = app.online_user("smoky.a", "Ann", "Agent", &service).await;
+    let b = app.online_user("smoky.b", "Ben", "Expert", &service).await;
+    let call_for = |agent: &str, caller: &str| {
+        json!({"Service": service, "Caller": caller, "Type": "IncomingCall",
+               "PreferredAgents": [agent], "ConsiderPreferredAgentsOnly": true})
+    };
+    let (status, id) = app.post("/v1.0/tasks", call_for(&a, "+41790000001")).await;
+    assert_eq!(status, StatusCode::OK, "{id}");
+    let task = id.as_str().unwrap().to_string();
+    let consult = format!("/v1.0/tasks/{task}/consultationCall");
+
+    // Only an established call can consult.
+    let (status, body) = app.post(&consult, json!({"User": b})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = app
+        .post(&format!("/v1.0/tasks/{task}/setestablished"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.get(&consult).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["Error"]["Code"], "ConsultationCallNotFound", "{body}");
+    for (bad, expected) in [
+        (json!({}), StatusCode::BAD_REQUEST),
+        (json!({"User": b, "Target": "+41"}), StatusCode::BAD_REQUEST),
+        (json!({"Target": "  "}), StatusCode::BAD_REQUEST),
+        (json!({"User": "nobody@dev.local"}), StatusCode::NOT_FOUND),
+        (json!({"User": a}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"User": 42}), StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = app.post(&consult, bad.clone()).await;
+        assert_eq!(status, expected, "{bad} -> {body}");
+    }
+    let (status, _) = app
+        .get(&format!("/v1.0/tasks/{task}/consultationCall"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused start creates nothing"
+    );
+
+    // Consult b: the customer waits on hold, b is busy for routing.
+    let (status, body) = app.post(&consult, json!({"User": b})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Status"], "Connected");
+    assert_eq!(body["InitiatorUserId"], a.as_str());
+    assert_eq!(body["TargetUserId"], b.as_str());
+    assert_eq!(body["Target"], Value::Null);
+    assert_eq!(body["CustomerConnected"], true);
+    assert_eq!(body["AudioRoutes"]["CustomerHearsConsultant"], true);
+    let (_, got) = app
+        .get(&format!("/v2.0/tasks/{task}/consultationCall"))
+        .await;
+    assert_eq!(got, body, "GET shows what POST answered");
+    let (_, shown) = app.get(&format!("/v1.0/tasks/{task}")).await;
+    assert_eq!(shown["State"], "OnHold");
+    let (_, state) = app.get(&format!("/v2.0/usersStates/{b}")).await;
+    assert_eq!(state["AgentState"], "AgentOnCall", "{state}");
+    assert_eq!(state["IsSelectable"], false);
+    for user in [&a, &b] {
+        let (status, calls) = app
+            .get(&format!("/v2.0/users/{user}/consultativeCalls"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
+        assert_eq!(calls[0]["TaskId"], task.as_str());
+    }
+    let (status, _) = app.post(&consult, json!({"User": b})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one consultation at a time");
+    // Work for the service waits: a is on the call, b is consulted.
+    let (status, id) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "Caller": "+41790000002", "Type": "IncomingCall"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let waiting = id.as_str().unwrap().to_string();
+    let (_, shown) = app.get(&format!("/v1.0/tasks/{waiting}")).await;
+    assert_eq!(shown["State"], "InQueue");
+
+    let (status, body) = app.post(&format!("{consult}/leave"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["Error"]["Code"], "InvalidConsultationCallState");
+    let routes = json!({"CustomerHearsConsultant": false, "ConsultantHearsCustomer": true});
+    let (status, _) = app
+        .post(&format!("{consult}/audioRoutes"), routes.clone())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "audio routes need a merged call"
+    );
+    let (status, body) = app.post(&format!("{consult}/merge"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Status"], "Merged");
+    assert!(body["MergeDate"].is_string());
+    let (_, shown) = app.get(&format!("/v1.0/tasks/{task}")).await;
+    assert_eq!(shown["State"], "Established", "the customer is off hold");
+    let (status, body) = app
+        .post(&format!("{consult}/audioRoutes"), routes.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["AudioRoutes"], routes);
+    let (status, _) = app
+        .post(
+            &format!("{consult}/audioRoutes"),
+            json!({"CustomerHearsConsultant": "no"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = app
+        .post(
+            &format!("/v1.0/tasks/{task}/transfer"),
+            json!({"Service": service}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["Error"]["Code"], "ConsultationCallActive");
+
+    // a leaves: b has the call at once, a is free and takes the waiting call.
+    let (status, body) = app.post(&format!("{consult}/leave"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"Id": task, "State": "Established"}));
+    let (_, held) = app.get(&format!("/v1.0/users/{b}/tasks")).await;
+    assert_eq!(held[0]["Id"], task.as_str(), "{held}");
+    let (status, _) = app.get(&consult).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, calls) = app.get(&format!("/v1.0/users/{a}/consultativeCalls")).await;
+    assert_eq!(calls, json!([]));
+    let (_, shown) = app.get(&format!("/v1.0/tasks/{waiting}")).await;
+    assert_eq!(shown["State"], "Distributed", "{shown}");
+
+    // b consults an outside number; the customer hangs up; ending the consultation ends the task.
+    let (status, body) = app.post(&consult, json!({"Target": "+41441234567"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Target"], "+41441234567");
+    assert_eq!(body["TargetUserId"], Value::Null);
+    assert_eq!(body["InitiatorUserId"], b.as_str());
+    let (status, body) = app
+        .post(&format!("{consult}/terminateCustomerCall"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["CustomerConnected"], false);
+    let (status, _) = app.post(&format!("{consult}/merge"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the customer is gone");
+    let (status, body) = app.post(&format!("{consult}/terminate"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["State"], "Terminated");
+    let (_, shown) = app.get(&format!("/v1.0/tasks/{task}")).await;
+    assert_eq!(shown["State"], "Terminated");
+
+    // a takes the waiting call, consults a number, and hands the call out of the contact center.
+    let other = format!("/v2.0/tasks/{waiting}/consultationCall");
+    let (status, _) = app
+        .post(&format!("/v1.0/tasks/{waiting}/setestablished"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.post(&other, json!({"Target": "+41441234567"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.post(&format!("{other}/terminate"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["State"], "Established", "back to the customer");
+    let (status, _) = app.post(&other, json!({"Target": "+41441234567"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.post(&format!("{other}/transfer"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["State"], "Terminated");
+    let (status, _) = app.post(&format!("{other}/transfer"), json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the task is gone");
+
+    // Only incoming calls consult.
+    let (status, id) = app
+        .post("/v1.0/tasks", json!({"Service": service, "Caller": "crm"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let external = id.as_str().unwrap();
+    app.post(&format!("/v1.0/tasks/{external}/setestablished"), json!({}))
+        .await;
+    let (status, body) = app
+        .post(
+            &format!("/v1.0/tasks/{external}/consultationCall"),
+            json!({"Target": "+41441234567"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["Error"]["Message"]
+        .as_str()
+        .unwrap()
+        .contains("incoming call"));
+}
