@@ -9,6 +9,7 @@ pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_api_keys.sql"),
     include_str!("../migrations/sqlite/0003_config_entries.sql"),
+    include_str!("../migrations/sqlite/0004_history_kind.sql"),
 ];
 
 /// Schema migrations for PostgreSQL, in order.
@@ -16,6 +17,7 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_api_keys.sql"),
     include_str!("../migrations/postgres/0003_config_entries.sql"),
+    include_str!("../migrations/postgres/0004_history_kind.sql"),
 ];
 
 /// The newest schema version this build knows: one version per migration.
@@ -132,6 +134,18 @@ pub(crate) fn history_filter(query: &HistoryQuery, numbered: bool) -> (String, V
     if let Some(service) = &query.service {
         clauses.push("service = {}".into());
         params.push(HistoryParam::Text(service.to_string()));
+    }
+    if let Some(kind) = query.kind {
+        clauses.push("kind = {}".into());
+        params.push(HistoryParam::Text(crate::codec::task_kind_name(kind)));
+    }
+    if let Some(from) = query.created_from {
+        clauses.push("created >= {}".into());
+        params.push(HistoryParam::Int(from.as_micros()));
+    }
+    if let Some(until) = query.created_until {
+        clauses.push("created < {}".into());
+        params.push(HistoryParam::Int(until.as_micros()));
     }
     if let Some(external) = &query.external_id {
         clauses.push("external_id = {}".into());

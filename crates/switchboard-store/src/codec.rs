@@ -1,7 +1,7 @@
 //! Turning records into rows and back. Bodies are JSON of the core types (the core's `serde` feature); the
 //! format is versioned with the schema, and stored bodies are only ever read by the store.
 
-use switchboard_core::{Command, Event, EventKind, Snapshot, TaskInfo};
+use switchboard_core::{Command, Event, EventKind, Snapshot, TaskInfo, TaskKind};
 
 use crate::error::StoreError;
 use crate::records::{Batch, CommandRecord};
@@ -28,6 +28,7 @@ pub(crate) struct HistoryRow {
     pub service: String,
     pub agent: Option<String>,
     pub reason: String,
+    pub kind: String,
     pub created: i64,
     pub terminated: i64,
     pub body: String,
@@ -63,6 +64,15 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
         .map_err(|error| StoreError::Corrupt(format!("cannot encode: {error}")))
 }
 
+/// The name of a task kind, for the history's `kind` column: its JSON name (`Callback`, `Call`...), which the
+/// migration that added the column also read from the stored bodies.
+pub(crate) fn task_kind_name(kind: TaskKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{kind:?}"),
+    }
+}
+
 /// The name of an event kind, for the `kind` column (`TaskOffered`, `AgentStatusChanged`...).
 pub(crate) fn event_kind_name(kind: &EventKind) -> String {
     match serde_json::to_value(kind) {
@@ -94,6 +104,7 @@ pub(crate) fn encode_batch(batch: Batch) -> Result<EncodedBatch, StoreError> {
                     .termination_reason
                     .map(|r| r.name().to_string())
                     .unwrap_or_default(),
+                kind: task_kind_name(record.kind),
                 created: record.created.as_micros(),
                 terminated: record.terminated.unwrap_or(event.at).as_micros(),
                 body: to_json(record.as_ref())?,

@@ -41,12 +41,13 @@ impl Statements {
             )?,
             history: client.prepare(
                 "INSERT INTO task_history \
-                 (tenant, task_id, external_id, service, agent, reason, created, terminated, body) \
+                 (tenant, task_id, external_id, service, agent, reason, created, terminated, body, kind) \
                  SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                                          $7::int8[], $8::int8[], $9::text[]) \
+                                          $7::int8[], $8::int8[], $9::text[], $10::text[]) \
                  ON CONFLICT (tenant, task_id) DO UPDATE SET external_id = EXCLUDED.external_id, \
                    service = EXCLUDED.service, agent = EXCLUDED.agent, reason = EXCLUDED.reason, \
-                   created = EXCLUDED.created, terminated = EXCLUDED.terminated, body = EXCLUDED.body",
+                   created = EXCLUDED.created, terminated = EXCLUDED.terminated, body = EXCLUDED.body, \
+                   kind = EXCLUDED.kind",
             )?,
         })
     }
@@ -252,6 +253,7 @@ impl Postgres {
                 let created: Vec<i64> = latest.iter().map(|r| r.created).collect();
                 let terminated: Vec<i64> = latest.iter().map(|r| r.terminated).collect();
                 let bodies: Vec<&str> = latest.iter().map(|r| r.body.as_str()).collect();
+                let kinds: Vec<&str> = latest.iter().map(|r| r.kind.as_str()).collect();
                 tx.execute(
                     &statements.history,
                     &[
@@ -264,6 +266,7 @@ impl Postgres {
                         &created,
                         &terminated,
                         &bodies,
+                        &kinds,
                     ],
                 )
                 .map_err(err("store task history"))?;

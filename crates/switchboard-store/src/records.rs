@@ -1,7 +1,7 @@
 //! What the store keeps: per tenant, a log of engine commands, the engine's events, the latest snapshot, and the
 //! history of terminated tasks. These are the in-memory forms; `codec` turns them into rows.
 
-use switchboard_core::{Command, Event, ServiceId, Snapshot, TaskInfo, Time};
+use switchboard_core::{Command, Event, ServiceId, Snapshot, TaskInfo, TaskKind, Time};
 
 /// One logged engine command with its position in the tenant's log and the time it was applied at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +52,12 @@ pub struct HistoryQuery {
     pub service: Option<ServiceId>,
     /// Only the task with this external id.
     pub external_id: Option<String>,
+    /// Only tasks of this kind.
+    pub kind: Option<TaskKind>,
+    /// Only tasks created at or after this time.
+    pub created_from: Option<Time>,
+    /// Only tasks created before this time.
+    pub created_until: Option<Time>,
     /// Only tasks terminated at or after this time.
     pub terminated_from: Option<Time>,
     /// Only tasks terminated before this time.

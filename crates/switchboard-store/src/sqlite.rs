@@ -168,8 +168,8 @@ impl Backend for Sqlite {
             let mut history_stmt = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO task_history \
-                     (tenant, task_id, external_id, service, agent, reason, created, terminated, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     (tenant, task_id, external_id, service, agent, reason, created, terminated, body, kind) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(err("prepare"))?;
             let mut last_tenant: Option<&str> = None;
@@ -201,7 +201,8 @@ impl Backend for Sqlite {
                             row.reason,
                             row.created,
                             row.terminated,
-                            row.body
+                            row.body,
+                            row.kind
                         ])
                         .map_err(err("store task history"))?;
                 }

@@ -360,6 +360,11 @@ pub struct CallbackSearch {
     pub caller_id: Option<String>,
 }
 
+/// Finished callbacks read from the history per query.
+const HISTORY_PAGE: usize = 10_000;
+/// The most finished callbacks one search reads; beyond it the caller is asked to narrow the search.
+const MAX_FINISHED_SEARCHED: usize = 100_000;
+
 pub(super) async fn search_callbacks(
     State(state): State<AppState>,
     caller: Caller,
@@ -393,22 +398,39 @@ pub(super) async fn search_callbacks(
     });
     let store_state = state.clone();
     let tenant_name = caller.tenant.clone();
+    // Finished callbacks come from the history, narrowed there by kind, service and creation time (indexed), a
+    // page at a time. The other criteria are the callback's own fields, filtered below.
     let history = tokio::task::spawn_blocking(move || {
-        store_state.store().history(
-            &tenant_name,
-            &switchboard_store::HistoryQuery {
-                limit: 10_000,
-                ..Default::default()
-            },
-        )
+        let mut found = Vec::new();
+        loop {
+            let page = store_state.store().history(
+                &tenant_name,
+                &switchboard_store::HistoryQuery {
+                    kind: Some(TaskKind::Callback),
+                    service,
+                    created_from: from,
+                    created_until: until,
+                    limit: HISTORY_PAGE,
+                    offset: found.len(),
+                    ..Default::default()
+                },
+            )?;
+            let last_page = page.len() < HISTORY_PAGE;
+            found.extend(page);
+            if last_page || found.len() > MAX_FINISHED_SEARCHED {
+                return Ok::<_, switchboard_store::StoreError>(found);
+            }
+        }
     })
     .await
     .map_err(|_| ApiError::unavailable(&switchboard_store::StoreError::Closed))??;
-    tasks.extend(
-        history
-            .into_iter()
-            .filter(|task| task.kind == TaskKind::Callback),
-    );
+    if history.len() > MAX_FINISHED_SEARCHED {
+        return Err(ApiError::invalid(format!(
+            "more than {MAX_FINISHED_SEARCHED} finished callbacks match; narrow the search with StartDate and \
+             EndDate or a service"
+        )));
+    }
+    tasks.extend(history);
     let mut found: Vec<(TaskInfo, CallbackDto)> = state.read(&tenant, |engine| {
         tasks
             .into_iter()

@@ -162,6 +162,38 @@ fn events_and_history_are_queryable() {
             )
             .expect("filtered");
         assert_eq!(filtered.len(), 1);
+        let count = |query: HistoryQuery| store.history("acme", &query).expect("by kind").len();
+        assert_eq!(
+            count(HistoryQuery {
+                kind: Some(TaskKind::External),
+                ..HistoryQuery::default()
+            }),
+            2,
+            "{}",
+            db.name()
+        );
+        assert_eq!(
+            count(HistoryQuery {
+                kind: Some(TaskKind::Callback),
+                ..HistoryQuery::default()
+            }),
+            0
+        );
+        assert_eq!(
+            count(HistoryQuery {
+                created_from: Some(now),
+                created_until: Some(now.plus(Span::from_secs(1))),
+                ..HistoryQuery::default()
+            }),
+            2
+        );
+        assert_eq!(
+            count(HistoryQuery {
+                created_from: Some(now.plus(Span::from_secs(1))),
+                ..HistoryQuery::default()
+            }),
+            0
+        );
         assert!(store
             .history_task("acme", "order-2")
             .expect("live")
@@ -441,11 +473,34 @@ fn an_older_schema_is_upgraded_in_place() {
             let store = Store::open(db.url()).expect("open");
             let mut journal = Journal::open(&store, "acme", options(1_000_000)).expect("journal");
             setup(&mut journal, &store, 1);
+            let now = Time::from_secs(3_000);
+            let mut spec = TaskSpec::new(TaskId(id(30_000)), service_id());
+            spec.kind = TaskKind::Callback;
+            run(&mut journal, &store, now, Command::CreateTask(spec)).expect("create");
+            let terminate = Command::Terminate {
+                task: TaskId(id(30_000)),
+                reason: TerminationReason::Cancelled,
+            };
+            run(&mut journal, &store, now, terminate).expect("terminate");
         }
-        // Make it look like version 1: no API key table, no record of migration 2.
-        db.execute("DROP TABLE api_keys; DROP TABLE config_entries; DELETE FROM schema_version WHERE version >= 2;");
+        // Make it look like version 1: no API key table, no history kinds, no record of migrations 2 and on.
+        db.execute(
+            "DROP TABLE api_keys; DROP TABLE config_entries; DROP INDEX task_history_kind; \
+             ALTER TABLE task_history DROP COLUMN kind; DELETE FROM schema_version WHERE version >= 2;",
+        );
         let store = Store::open(db.url()).expect("upgrade");
         assert!(store.list_keys().expect("api_keys exists again").is_empty());
+        // Migration 4 read the kind of the tasks finished before it from their stored records.
+        let callbacks = store
+            .history(
+                "acme",
+                &HistoryQuery {
+                    kind: Some(TaskKind::Callback),
+                    ..HistoryQuery::default()
+                },
+            )
+            .expect("history by kind");
+        assert_eq!(callbacks.len(), 1, "{}", db.name());
         let journal = Journal::open(&store, "acme", options(1_000_000)).expect("data kept");
         assert_eq!(journal.engine().agents().len(), 1, "{}", db.name());
     }
