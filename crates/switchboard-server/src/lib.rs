@@ -12,6 +12,7 @@ pub mod auth;
 pub mod clock;
 pub mod configuration;
 pub mod error;
+pub mod hub;
 pub mod limits;
 pub mod lucs;
 pub mod metrics;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use switchboard_core::{Command, Engine, Event, Outcome, Time};
-use switchboard_store::{Journal, JournalOptions, KeyRecord, Store, StoreError};
+use switchboard_store::{Execution, Journal, JournalOptions, KeyRecord, Store, StoreError};
 use tokio::sync::{watch, Notify};
 
 use crate::auth::{generate_key, hash_key, KeyCache, Role};
@@ -64,12 +65,18 @@ pub struct TenantHandle {
     name: String,
     journal: Mutex<Journal>,
     wake: Notify,
+    hub: Arc<hub::Hub>,
 }
 
 impl TenantHandle {
     /// The tenant's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The tenant's live event fan-out.
+    pub fn hub(&self) -> &Arc<hub::Hub> {
+        &self.hub
     }
 }
 
@@ -282,6 +289,7 @@ impl AppState {
             name: name.to_string(),
             journal: Mutex::new(journal),
             wake: Notify::new(),
+            hub: Arc::new(hub::Hub::default()),
         });
         tenants.insert(name.to_string(), handle.clone());
         Ok(handle)
@@ -329,14 +337,40 @@ impl AppState {
         tenant: &TenantHandle,
         command: Command,
     ) -> Result<(Result<Outcome, ApiError>, Vec<Event>), ApiError> {
-        let execution = {
+        let (execution, ticket) = {
             let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
-            journal.execute(self.store(), self.now(), command)?
+            let ticket = tenant.hub.ticket();
+            match journal.execute(self.store(), self.now(), command) {
+                Ok(execution) => (execution, ticket),
+                Err(error) => {
+                    tenant.hub.complete(ticket, Vec::new());
+                    return Err(error.into());
+                }
+            }
         };
         tenant.wake.notify_one();
-        execution.durable.wait().await?;
-        self.inner.metrics.observe_events(&execution.events);
-        Ok((execution.result.map_err(ApiError::from), execution.events))
+        let Execution {
+            result,
+            events,
+            durable,
+        } = execution;
+        // Waiting for durability and publishing run in their own task: a caller that goes away (a client that
+        // disconnects) must not leave the ticket open, which would hold back every later event of the tenant.
+        let hub = tenant.hub.clone();
+        let published = events.clone();
+        let durable = tokio::spawn(async move {
+            let outcome = durable.wait().await;
+            match &outcome {
+                Ok(()) => hub.complete(ticket, published),
+                Err(_) => hub.complete(ticket, Vec::new()),
+            }
+            outcome
+        });
+        durable
+            .await
+            .map_err(|_| ApiError::unavailable(&StoreError::Closed))??;
+        self.inner.metrics.observe_events(&events);
+        Ok((result.map_err(ApiError::from), events))
     }
 
     /// Applies a command; engine refusals and storage failures alike become the error.
