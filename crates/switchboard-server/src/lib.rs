@@ -17,6 +17,7 @@ pub mod limits;
 pub mod lucs;
 pub mod metrics;
 pub mod openapi;
+pub mod xuc;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long stored events and terminated tasks are kept; `None` keeps them forever.
     pub retention: Option<switchboard_core::Span>,
+    /// CTI websocket settings.
+    pub cti: xuc::CtiConfig,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             journal: JournalOptions::default(),
             max_body_bytes: 1024 * 1024,
             retention: Some(switchboard_core::Span::from_secs(90 * 86_400)),
+            cti: xuc::CtiConfig::default(),
         }
     }
 }
@@ -92,6 +96,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     timers_started: AtomicBool,
+    cti: xuc::credentials::CtiDirectory,
+    cti_sessions: xuc::Sessions,
 }
 
 /// Everything a request needs. Cheap to clone.
@@ -156,6 +162,7 @@ impl AppState {
         admin_key: Option<&str>,
     ) -> Result<(AppState, Option<CreatedKey>), StoreError> {
         let (shutdown, _) = watch::channel(false);
+        let cti = xuc::credentials::CtiDirectory::load(&store)?;
         let state = AppState {
             inner: Arc::new(Inner {
                 store,
@@ -169,6 +176,8 @@ impl AppState {
                 shutdown,
                 timers: Mutex::new(Vec::new()),
                 timers_started: AtomicBool::new(false),
+                cti,
+                cti_sessions: xuc::Sessions::default(),
             }),
         };
         let mut tenants = state.store().tenants()?;
@@ -236,6 +245,14 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn cti(&self) -> &xuc::credentials::CtiDirectory {
+        &self.inner.cti
+    }
+
+    pub(crate) fn cti_sessions(&self) -> &xuc::Sessions {
+        &self.inner.cti_sessions
     }
 
     pub(crate) fn limiter(&self) -> &limits::Limiter {
@@ -552,6 +569,7 @@ pub fn endpoints() -> Vec<openapi::Endpoint> {
         ),
     ];
     list.extend(lucs::endpoints());
+    list.extend(xuc::endpoints());
     list
 }
 

@@ -395,7 +395,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 // ----- identifiers -------------------------------------------------------------------------------------------
 
-fn find_service(engine: &Engine, identifier: &str) -> Result<ServiceId, ApiError> {
+pub(crate) fn find_service(engine: &Engine, identifier: &str) -> Result<ServiceId, ApiError> {
     engine.service_by_identifier(identifier).ok_or_else(|| {
         ApiError::not_found("ServiceNotFound", format!("No service '{identifier}'."))
     })

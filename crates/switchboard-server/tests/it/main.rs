@@ -2,6 +2,7 @@
 //! with a clock the tests move by hand (timers fire through `AppState::tick`, never by sleeping).
 
 mod auth;
+mod cti;
 mod lucs;
 mod openapi;
 
@@ -38,14 +39,31 @@ impl TestApp {
         app
     }
 
+    /// A server with these settings over a fresh database.
+    pub async fn start_with(config: ServerConfig) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db_url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+        let clock = Arc::new(ManualClock::new(Time::from_secs(1_561_636_715)));
+        let mut app = TestApp::start_configured(&db_url, clock, config).await;
+        app.dir = Some(dir);
+        app
+    }
+
     /// A server over an existing database (for restarts).
     pub async fn start_on(db_url: &str, clock: Arc<ManualClock>) -> TestApp {
+        TestApp::start_configured(db_url, clock, ServerConfig::default()).await
+    }
+
+    async fn start_configured(
+        db_url: &str,
+        clock: Arc<ManualClock>,
+        config: ServerConfig,
+    ) -> TestApp {
         let url = db_url.to_string();
         let state_clock = clock.clone();
         let state = tokio::task::spawn_blocking(move || {
             let store = Arc::new(Store::open(&url).expect("open store"));
-            AppState::open(store, state_clock, ServerConfig::default(), Some(ADMIN_KEY))
-                .expect("open state")
+            AppState::open(store, state_clock, config, Some(ADMIN_KEY)).expect("open state")
         })
         .await
         .expect("join")

@@ -1,0 +1,264 @@
+//! CTI credentials: a user's login, password hash (argon2id), xuc profile and supervision lists, and the
+//! tokens handed out by `POST /xuc/api/2.0/auth/login`.
+//!
+//! Credentials are stored as configuration entries of a server-wide pseudo-tenant (logins are unique across the
+//! server, since the xuc login carries no tenant) and cached in memory: a login or a socket handshake never waits
+//! for the database. Tokens live in memory only: after a restart agents sign in again, as they must anyway
+//! (sessions are logged out by recovery). Changing or removing a user's credentials revokes its tokens at once.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+use switchboard_core::AgentId;
+use switchboard_store::{Store, StoreError};
+
+/// The pseudo-tenant and entry kind credentials are stored under.
+const TENANT: &str = "";
+const KIND: &str = "cti_login";
+
+/// What a CTI user may see and command (seed 004).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum CtiProfile {
+    /// Itself only (xuc `NoRight`). The default.
+    Agent,
+    /// The queues and agent groups of its lists.
+    Supervisor,
+    /// Everything.
+    Admin,
+}
+
+impl CtiProfile {
+    /// The name in `RightProfile`.
+    pub fn xuc_name(self) -> &'static str {
+        match self {
+            CtiProfile::Agent => "NoRight",
+            CtiProfile::Supervisor => "Supervisor",
+            CtiProfile::Admin => "Admin",
+        }
+    }
+
+    /// Parses `Agent`, `NoRight`, `Supervisor` or `Admin` (case-insensitive).
+    pub fn parse(name: &str) -> Option<CtiProfile> {
+        match name.to_ascii_lowercase().as_str() {
+            "agent" | "noright" => Some(CtiProfile::Agent),
+            "supervisor" => Some(CtiProfile::Supervisor),
+            "admin" => Some(CtiProfile::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// One user's CTI credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtiUser {
+    /// The login, as given (matched case-insensitively).
+    pub login: String,
+    /// The tenant the user belongs to.
+    pub tenant: String,
+    /// The engine agent the user is.
+    pub agent: AgentId,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// What it may see and command.
+    pub profile: CtiProfile,
+    /// Supervisor: the services (queues) it watches.
+    pub queues: Vec<switchboard_core::ServiceId>,
+    /// Supervisor: the agent groups it watches.
+    pub groups: Vec<u32>,
+}
+
+/// A signed-in CTI user, as a token names it.
+#[derive(Clone, Debug)]
+pub struct TokenGrant {
+    /// The user's login (key into the directory).
+    pub login: String,
+    /// When the token stops working.
+    pub expires: Instant,
+}
+
+/// The in-memory directory of CTI users and their tokens.
+#[derive(Default)]
+pub struct CtiDirectory {
+    users: RwLock<HashMap<String, CtiUser>>,
+    tokens: RwLock<HashMap<String, TokenGrant>>,
+}
+
+/// Why a login or a token was refused (xuc error codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Unknown login or wrong password (never says which).
+    InvalidCredentials,
+    /// The token expired.
+    TokenExpired,
+    /// The token is unknown or was revoked.
+    InvalidToken,
+}
+
+impl AuthFailure {
+    /// The xuc error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthFailure::InvalidCredentials => "InvalidCredentials",
+            AuthFailure::TokenExpired => "TokenExpired",
+            AuthFailure::InvalidToken => "InvalidToken",
+        }
+    }
+}
+
+/// Hashes a password with argon2id and a random salt.
+pub fn hash_password(password: &str) -> String {
+    // A v4 UUID is 122 bits from the operating system's generator: a good salt.
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+        .expect("16 bytes make a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes any password with default parameters")
+        .to_string()
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+impl CtiDirectory {
+    /// Loads every stored credential.
+    pub fn load(store: &Store) -> Result<CtiDirectory, StoreError> {
+        let directory = CtiDirectory::default();
+        {
+            let mut users = directory.users.write().unwrap_or_else(|e| e.into_inner());
+            for (id, body) in store.list_entries(TENANT, KIND)? {
+                let user: CtiUser = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("CTI login '{id}': {e}")))?;
+                users.insert(id, user);
+            }
+        }
+        Ok(directory)
+    }
+
+    /// The user with this login.
+    pub fn user(&self, login: &str) -> Option<CtiUser> {
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&login.to_lowercase())
+            .cloned()
+    }
+
+    /// The credentials of an agent of a tenant.
+    pub fn user_of(&self, tenant: &str, agent: AgentId) -> Option<CtiUser> {
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|u| u.tenant == tenant && u.agent == agent)
+            .cloned()
+    }
+
+    /// Stores a user's credentials (replacing the agent's previous ones, whatever their login) and revokes its
+    /// tokens. Blocking: call from `spawn_blocking`.
+    pub fn put(&self, store: &Store, user: CtiUser) -> Result<(), StoreError> {
+        let key = user.login.to_lowercase();
+        if let Some(existing) = self.user(&key) {
+            if existing.tenant != user.tenant || existing.agent != user.agent {
+                return Err(StoreError::Conflict(format!(
+                    "the login '{}' belongs to another user",
+                    user.login
+                )));
+            }
+        }
+        let previous = self.user_of(&user.tenant, user.agent);
+        let body = serde_json::to_string(&user).expect("a CTI user serialises");
+        store.put_entry(TENANT, KIND, &key, &body)?;
+        if let Some(previous) = &previous {
+            let old_key = previous.login.to_lowercase();
+            if old_key != key {
+                store.delete_entry(TENANT, KIND, &old_key)?;
+            }
+        }
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = previous {
+            users.remove(&previous.login.to_lowercase());
+            self.revoke(&previous.login);
+        }
+        users.insert(key, user);
+        Ok(())
+    }
+
+    /// Removes an agent's credentials and revokes its tokens; false if it had none.
+    pub fn remove(&self, store: &Store, tenant: &str, agent: AgentId) -> Result<bool, StoreError> {
+        let Some(user) = self.user_of(tenant, agent) else {
+            return Ok(false);
+        };
+        let key = user.login.to_lowercase();
+        store.delete_entry(TENANT, KIND, &key)?;
+        self.users
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.revoke(&user.login);
+        Ok(true)
+    }
+
+    /// Checks a login and password and hands out a token valid for `ttl`.
+    pub fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+        ttl: Duration,
+    ) -> Result<(CtiUser, String), AuthFailure> {
+        let user = self.user(login).ok_or(AuthFailure::InvalidCredentials)?;
+        if !verify_password(password, &user.password_hash) {
+            return Err(AuthFailure::InvalidCredentials);
+        }
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        tokens.retain(|_, grant| grant.expires > now);
+        tokens.insert(
+            token.clone(),
+            TokenGrant {
+                login: user.login.to_lowercase(),
+                expires: now + ttl,
+            },
+        );
+        Ok((user, token))
+    }
+
+    /// The user a token belongs to, if the token is valid now.
+    pub fn check(&self, token: &str) -> Result<(CtiUser, TokenGrant), AuthFailure> {
+        let grant = self
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned()
+            .ok_or(AuthFailure::InvalidToken)?;
+        if grant.expires <= Instant::now() {
+            return Err(AuthFailure::TokenExpired);
+        }
+        let user = self.user(&grant.login).ok_or(AuthFailure::InvalidToken)?;
+        Ok((user, grant))
+    }
+
+    fn revoke(&self, login: &str) {
+        let key = login.to_lowercase();
+        self.tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, grant| grant.login != key);
+    }
+}

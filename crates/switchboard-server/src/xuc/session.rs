@@ -1,0 +1,867 @@
+//! One CTI websocket: greets the user (`LoggedOn`, `RightProfile`), answers its commands, and forwards the
+//! tenant's events it may see as xuc messages.
+//!
+//! The socket is a lease: a client that stays silent for the grace period (xuc clients ping every 5 s) is
+//! disconnected, and an agent whose last socket is gone stays logged in only for the grace period, so that a
+//! reconnect carries on; after it, the agent is logged out and an offer it held returns to the queue keeping the
+//! task's place. Outgoing messages go through a bounded queue drained by a writer task: a client that does not
+//! read is disconnected (close code 1008, "too slow") instead of growing memory, and never delays routing or other
+//! clients (the hub drops subscribers that fall behind for the same reason).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use switchboard_core::{
+    AgentId, AgentInfo, AgentState, Command, Direction, Engine, Event, EventKind, ServiceId,
+    TaskId, TaskKind, TaskSpec, TaskStatus, TerminationReason, Time,
+};
+use tokio::sync::mpsc;
+
+use super::credentials::{CtiProfile, CtiUser, TokenGrant};
+use super::messages::{self, message};
+use crate::hub::{Interest, Subscription};
+use crate::{AppState, TenantHandle};
+
+/// Close code for a policy violation (RFC 6455): used for "too slow" and "silent too long".
+const POLICY: u16 = 1008;
+
+/// Refuses a socket whose token is not valid: `LoggedOnError`, then close.
+pub async fn refuse(mut socket: WebSocket) {
+    let text = message("LoggedOnError", json!({"Error": "loggedOnFailed"}));
+    let _ = socket.send(Message::Text(text.into())).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: POLICY,
+            reason: Utf8Bytes::from_static("invalid or expired token"),
+        })))
+        .await;
+}
+
+struct Session {
+    state: AppState,
+    tenant: Arc<TenantHandle>,
+    user: CtiUser,
+    out: mpsc::Sender<Message>,
+    subscription: Subscription,
+    /// Queues whose statistics the client subscribed to, with the counters last sent.
+    queue_stats: Option<BTreeMap<u32, BTreeMap<&'static str, Value>>>,
+    agent_stats: bool,
+    /// The client asked for every agent's events it may see (supervisors, admins).
+    watching_agents: bool,
+}
+
+/// Why the session ended.
+enum End {
+    ClientLeft,
+    Silent,
+    TooSlow,
+    TokenExpired,
+}
+
+/// Runs a signed-in socket to its end.
+pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: TokenGrant) {
+    let Ok(tenant) = state.tenant(&user.tenant).await else {
+        refuse(socket).await;
+        return;
+    };
+    let config = state.config().cti.clone();
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut outgoing) = mpsc::channel::<Message>(config.socket_buffer);
+    // Why the server ends the session, for the close frame the writer sends after what is queued.
+    let (close_sender, close_reason) = tokio::sync::oneshot::channel::<Option<&'static str>>();
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if sink.send(message).await.is_err() {
+                return;
+            }
+        }
+        if let Ok(Some(reason)) = close_reason.await {
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: POLICY,
+                    reason: Utf8Bytes::from_static(reason),
+                })))
+                .await;
+        }
+        let _ = sink.close().await;
+    });
+    // Supervisors and admins see everything they may see; an agent its own events.
+    let interest = match user.profile {
+        CtiProfile::Agent => Interest::Agent(user.agent),
+        CtiProfile::Supervisor | CtiProfile::Admin => Interest::All,
+    };
+    let subscription = tenant.hub().subscribe(interest, config.socket_buffer);
+    state.cti_sessions().connect(&user.tenant, user.agent);
+    let mut session = Session {
+        state: state.clone(),
+        tenant,
+        user,
+        out,
+        subscription,
+        queue_stats: None,
+        agent_stats: false,
+        watching_agents: false,
+    };
+    session.greet();
+    let mut last_heard = Instant::now();
+    let mut check = tokio::time::interval(Duration::from_secs(1).min(config.silence_timeout / 2));
+    let end = loop {
+        // Events first: an event durable before a client's message arrived is forwarded before its answer, so a
+        // ping works as a barrier.
+        tokio::select! {
+            biased;
+            batch = session.subscription.receiver.recv() => match batch {
+                Some(batch) => session.forward(&batch),
+                None => break End::TooSlow,
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    session.handle(text.as_str()).await;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::ClientLeft,
+                Some(Ok(_)) => last_heard = Instant::now(),
+            },
+            _ = check.tick() => {
+                if last_heard.elapsed() > config.silence_timeout {
+                    break End::Silent;
+                }
+                if grant.expires <= Instant::now() {
+                    break End::TokenExpired;
+                }
+            }
+        }
+        if session.out.capacity() == 0 {
+            break End::TooSlow;
+        }
+    };
+    let reason = match end {
+        End::ClientLeft => None,
+        End::Silent => Some("no message within the silence timeout"),
+        End::TooSlow => Some("too slow: the client did not read its messages"),
+        End::TokenExpired => Some("the token expired"),
+    };
+    let _ = close_sender.send(reason);
+    let Session {
+        state,
+        tenant,
+        user,
+        out,
+        subscription,
+        ..
+    } = session;
+    drop(subscription);
+    drop(out);
+    // A client that reads nothing could hold the writer forever: it gets a few seconds to take what is queued.
+    let writer_abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
+        writer_abort.abort();
+    }
+    let generation = state.cti_sessions().disconnect(&user.tenant, user.agent);
+    // The lease: log the agent out unless it reconnects within the grace period.
+    tokio::spawn(async move {
+        tokio::time::sleep(config.logout_grace).await;
+        if state
+            .cti_sessions()
+            .still_gone(&user.tenant, user.agent, generation)
+        {
+            let logged_in = state.read(&tenant, |engine| {
+                engine
+                    .agent_info(user.agent)
+                    .is_some_and(|a| a.line.is_some())
+            });
+            if logged_in {
+                if let Err(error) = state.command(&tenant, Command::Logout(user.agent)).await {
+                    tracing::warn!(agent = %user.agent, code = error.code, "could not log out an agent whose session ended");
+                }
+            }
+        }
+    });
+}
+
+/// An argument of a command: present, absent, or present with the wrong type.
+enum Arg<T> {
+    Missing,
+    Value(T),
+}
+
+impl Session {
+    fn send(&self, text: String) {
+        // A full queue ends the session (checked by the loop); the message is lost with it.
+        let _ = self.out.try_send(Message::Text(text.into()));
+    }
+
+    fn send_message(&self, msg_type: &str, body: Value) {
+        self.send(message(msg_type, body));
+    }
+
+    fn agent_error(&self, body: Value) {
+        self.send_message("AgentError", body);
+    }
+
+    fn now(&self) -> Time {
+        self.state.now()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        self.state.read(&self.tenant, f)
+    }
+
+    fn greet(&self) {
+        let (number, line) = self.read(|engine| {
+            engine
+                .agent_info(self.user.agent)
+                .map(|a| (a.number, a.line.clone().unwrap_or_default()))
+                .unwrap_or_default()
+        });
+        self.send_message(
+            "LoggedOn",
+            json!({"username": self.user.login, "userId": number, "agentId": number, "phoneNumber": line}),
+        );
+        self.send_message(
+            "RightProfile",
+            json!({"profile": self.user.profile.xuc_name(), "rights": []}),
+        );
+        // The agent's own state, so that a desktop can draw itself at once.
+        if let Some(body) = self.read(|engine| {
+            engine
+                .agent_info(self.user.agent)
+                .map(|info| messages::agent_state(engine, &info, self.now()))
+        }) {
+            self.send_message("AgentStateEvent", body);
+        }
+    }
+
+    // ----- visibility ---------------------------------------------------------------------------------------
+
+    fn can_see_agent(&self, info: &AgentInfo) -> bool {
+        match self.user.profile {
+            CtiProfile::Admin => true,
+            CtiProfile::Supervisor => {
+                info.spec.id == self.user.agent || self.user.groups.contains(&info.spec.group)
+            }
+            CtiProfile::Agent => info.spec.id == self.user.agent,
+        }
+    }
+
+    fn can_see_queue(&self, engine: &Engine, service: ServiceId) -> bool {
+        match self.user.profile {
+            CtiProfile::Admin => true,
+            CtiProfile::Supervisor => self.user.queues.contains(&service),
+            CtiProfile::Agent => engine
+                .agent_info(self.user.agent)
+                .is_some_and(|a| a.memberships.iter().any(|(s, _)| *s == service)),
+        }
+    }
+
+    // ----- events -------------------------------------------------------------------------------------------
+
+    fn forward(&mut self, batch: &[Event]) {
+        let now = self.now();
+        let mut outgoing = Vec::new();
+        self.read(|engine| {
+            for event in batch {
+                match &event.kind {
+                    EventKind::AgentStatusChanged { agent, state, .. } => {
+                        let Some(info) = engine.agent_info(*agent) else {
+                            continue;
+                        };
+                        let own = *agent == self.user.agent;
+                        if (own || self.watching_agents) && self.can_see_agent(&info) {
+                            let mut body = messages::agent_state(engine, &info, now);
+                            body["name"] = json!(state.xuc_name());
+                            body["since"] =
+                                json!((now.as_micros() - event.at.as_micros()).max(0) / 1_000_000);
+                            outgoing.push(message("AgentStateEvent", body));
+                        }
+                    }
+                    EventKind::TaskOffered { task, agent, .. } if *agent == self.user.agent => {
+                        if let Some(info) = engine.task_info(*task) {
+                            outgoing.push(message("Sheet", messages::sheet(engine, &info, now)));
+                        }
+                    }
+                    EventKind::MembershipChanged {
+                        agent,
+                        service,
+                        penalty,
+                    } => {
+                        let (Some(agent_info), Some(queue)) =
+                            (engine.agent_info(*agent), engine.service_info(*service))
+                        else {
+                            continue;
+                        };
+                        if *agent == self.user.agent || self.can_see_queue(engine, *service) {
+                            outgoing.push(message(
+                                "QueueMember",
+                                messages::queue_member(agent_info.number, queue.number, *penalty),
+                            ));
+                        }
+                        if *agent == self.user.agent {
+                            outgoing.push(message(
+                                "AgentConfig",
+                                messages::agent_config(engine, &agent_info),
+                            ));
+                        }
+                    }
+                    EventKind::AgentUpserted { agent, .. } if *agent == self.user.agent => {
+                        if let Some(info) = engine.agent_info(*agent) {
+                            outgoing.push(message(
+                                "AgentConfig",
+                                messages::agent_config(engine, &info),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        for text in outgoing {
+            self.send(text);
+        }
+        if self.queue_stats.is_some() {
+            self.send_queue_statistics(false);
+        }
+    }
+
+    /// Sends the counters of every subscribed queue: all of them the first time, then only those that changed.
+    fn send_queue_statistics(&mut self, all: bool) {
+        let now = self.now();
+        let Some(mut sent) = self.queue_stats.take() else {
+            return;
+        };
+        let current: Vec<(u32, Vec<(&'static str, Value)>)> = self.read(|engine| {
+            engine
+                .services()
+                .into_iter()
+                .filter(|service| self.can_see_queue(engine, *service))
+                .filter_map(|service| {
+                    let info = engine.service_info(service)?;
+                    Some((info.number, queue_counters(engine, service, now)))
+                })
+                .collect()
+        });
+        for (queue, counters) in current {
+            let previous = sent.entry(queue).or_default();
+            let mut changed = Vec::new();
+            for (name, value) in counters {
+                if all || previous.get(name) != Some(&value) {
+                    changed.push(json!({"statName": name, "value": value}));
+                    previous.insert(name, value);
+                }
+            }
+            if !changed.is_empty() {
+                self.send_message(
+                    "QueueStatistics",
+                    json!({"queueId": queue, "counters": changed}),
+                );
+            }
+        }
+        self.queue_stats = Some(sent);
+    }
+
+    // ----- commands -----------------------------------------------------------------------------------------
+
+    async fn handle(&mut self, text: &str) {
+        let Ok(Value::Object(request)) = serde_json::from_str::<Value>(text) else {
+            self.send(messages::error("the message is not a JSON object"));
+            return;
+        };
+        let claz = request.get("claz").and_then(Value::as_str).unwrap_or("");
+        if claz == "ping" {
+            self.send_message("Pong", json!({}));
+            return;
+        }
+        let Some(command) = request.get("command").and_then(Value::as_str) else {
+            self.send(messages::error(
+                "a command needs {\"claz\":\"web\",\"command\":..}",
+            ));
+            return;
+        };
+        let command = command.to_string();
+        if let Err(problem) = self.dispatch(&command, &request).await {
+            self.send(messages::error(format!("{command}: {problem}")));
+        }
+    }
+
+    async fn dispatch(&mut self, command: &str, args: &Map<String, Value>) -> Result<(), String> {
+        match command {
+            "agentLogin" => {
+                let agent = self.target_agent(args, "agentid")?;
+                let line = match string_arg(args, "agentphonenumber")? {
+                    Arg::Value(line) => line,
+                    Arg::Missing => self
+                        .read(|engine| engine.agent_info(agent).and_then(|a| a.spec.phone_line))
+                        .ok_or("agentphonenumber is missing and the agent has no phone line")?,
+                };
+                self.agent_command(Command::Login { agent, line }).await
+            }
+            "agentLogout" => {
+                let agent = self.target_agent(args, "agentid")?;
+                self.agent_command(Command::Logout(agent)).await
+            }
+            "pauseAgent" => {
+                let agent = self.target_agent(args, "agentid")?;
+                let reason = match string_arg(args, "reason")? {
+                    Arg::Value(reason) => reason,
+                    Arg::Missing => String::new(),
+                };
+                self.agent_command(Command::Pause { agent, reason }).await
+            }
+            "unpauseAgent" => {
+                let agent = self.target_agent(args, "agentid")?;
+                self.agent_command(Command::Unpause(agent)).await
+            }
+            "listenAgent" => {
+                let agent = self.target_agent(args, "agentid")?;
+                if self.user.profile == CtiProfile::Agent {
+                    return Err("listening needs a supervisor or admin profile".into());
+                }
+                let (number, line) = self.read(|engine| {
+                    engine
+                        .agent_info(agent)
+                        .map(|a| (a.number, a.line.unwrap_or_default()))
+                        .unwrap_or_default()
+                });
+                self.send_message(
+                    "AgentListen",
+                    json!({"started": true, "phoneNumber": line, "agentId": number}),
+                );
+                Ok(())
+            }
+            "setAgentQueue" => {
+                let agent = self.target_agent(args, "agentId")?;
+                let service = self.target_queue(args)?;
+                let penalty = match int_arg(args, "penalty")? {
+                    Arg::Value(p) if (0..=1000).contains(&p) => p as u32,
+                    Arg::Value(_) => return Err("penalty must be between 0 and 1000".into()),
+                    Arg::Missing => 0,
+                };
+                self.agent_command(Command::SetMembership {
+                    agent,
+                    service,
+                    penalty,
+                })
+                .await
+            }
+            "removeAgentFromQueue" => {
+                let agent = self.target_agent(args, "agentId")?;
+                let service = self.target_queue(args)?;
+                self.agent_command(Command::RemoveMembership { agent, service })
+                    .await
+            }
+            "subscribeToAgentEvents" | "getAgentStates" => {
+                if command == "subscribeToAgentEvents" {
+                    self.watching_agents = self.user.profile != CtiProfile::Agent;
+                }
+                let now = self.now();
+                let states: Vec<Value> = self.read(|engine| {
+                    engine
+                        .agents()
+                        .into_iter()
+                        .filter_map(|a| engine.agent_info(a))
+                        .filter(|info| self.can_see_agent(info))
+                        .map(|info| messages::agent_state(engine, &info, now))
+                        .collect()
+                });
+                for body in states {
+                    self.send_message("AgentStateEvent", body);
+                }
+                Ok(())
+            }
+            "subscribeToQueueStats" => {
+                if self.user.profile == CtiProfile::Agent {
+                    // An agent watches the queues it serves: it needs the tenant's events for that.
+                    self.tenant
+                        .hub()
+                        .set_interest(&self.subscription, Interest::All);
+                }
+                self.queue_stats = Some(BTreeMap::new());
+                self.send_queue_statistics(true);
+                Ok(())
+            }
+            "getQueueStatistics" => {
+                let service = self.target_queue(args)?;
+                let now = self.now();
+                let (number, counters) = self.read(|engine| {
+                    (
+                        engine.service_info(service).map(|s| s.number).unwrap_or(0),
+                        queue_counters(engine, service, now),
+                    )
+                });
+                let counters: Vec<Value> = counters
+                    .into_iter()
+                    .map(|(name, value)| json!({"statName": name, "value": value}))
+                    .collect();
+                self.send_message(
+                    "QueueStatistics",
+                    json!({"queueId": number, "counters": counters}),
+                );
+                Ok(())
+            }
+            "subscribeToAgentStats" => {
+                self.agent_stats = true;
+                let now = self.now();
+                let stats: Vec<Value> = self.read(|engine| {
+                    engine
+                        .agents()
+                        .into_iter()
+                        .filter_map(|a| engine.agent_info(a))
+                        .filter(|info| self.can_see_agent(info))
+                        .map(|info| agent_statistics(&info, now))
+                        .collect()
+                });
+                for body in stats {
+                    self.send_message("AgentStatistics", body);
+                }
+                Ok(())
+            }
+            "getList" => {
+                let object_type = match string_arg(args, "objectType")? {
+                    Arg::Value(t) => t,
+                    Arg::Missing => return Err("objectType is missing".into()),
+                };
+                self.get_list(&object_type)
+            }
+            "getAgentDirectory" => {
+                let now = self.now();
+                let directory: Vec<Value> = self.read(|engine| {
+                    engine
+                        .agents()
+                        .into_iter()
+                        .filter_map(|a| engine.agent_info(a))
+                        .filter(|info| self.can_see_agent(info))
+                        .map(|info| {
+                            json!({"agent": messages::agent_item(&info),
+                                   "agentState": messages::agent_state(engine, &info, now)})
+                        })
+                        .collect()
+                });
+                self.send_message("AgentDirectory", json!({"directory": directory}));
+                Ok(())
+            }
+            "answer" | "decline" | "hangup" | "hold" | "resume" => {
+                self.task_command(command, args).await
+            }
+            "endWrapup" => {
+                let agent = self.target_agent(args, "agentid")?;
+                self.agent_command(Command::EndWrapup(agent)).await
+            }
+            "dialFromQueue" => self.dial_from_queue(args).await,
+            "setAgentGroup" => {
+                let agent = self.target_agent(args, "agentId")?;
+                let group = match int_arg(args, "groupId")? {
+                    Arg::Value(g) if (0..=i64::from(u32::MAX)).contains(&g) => g as u32,
+                    _ => return Err("groupId must be a non-negative integer".into()),
+                };
+                if self.user.profile != CtiProfile::Admin {
+                    return Err("moving agents between groups needs the admin profile".into());
+                }
+                let spec = self
+                    .read(|engine| engine.agent_info(agent).map(|a| a.spec))
+                    .ok_or("unknown agent")?;
+                let mut spec = spec;
+                spec.group = group;
+                self.agent_command(Command::UpsertAgent(spec)).await
+            }
+            "monitorPause" | "monitorUnpause" => Err(
+                "call recording is the telephony system's; switchboard has no recording to pause"
+                    .into(),
+            ),
+            other => Err(format!("unknown command '{other}'")),
+        }
+    }
+
+    /// The agent a command is for: the named one (`key`, its integer id) if this user may command it, else
+    /// itself.
+    fn target_agent(&self, args: &Map<String, Value>, key: &str) -> Result<AgentId, String> {
+        let number = match int_arg(args, key)? {
+            Arg::Missing => return Ok(self.user.agent),
+            Arg::Value(n) => n,
+        };
+        let info = self.read(|engine| {
+            u32::try_from(number)
+                .ok()
+                .and_then(|n| engine.agent_by_number(n))
+                .and_then(|a| engine.agent_info(a))
+        });
+        let Some(info) = info else {
+            return Err(format!("agent {number} does not exist"));
+        };
+        if !self.can_see_agent(&info) {
+            return Err(format!("agent {number} is not yours to command"));
+        }
+        Ok(info.spec.id)
+    }
+
+    fn target_queue(&self, args: &Map<String, Value>) -> Result<ServiceId, String> {
+        let number = match int_arg(args, "queueId")? {
+            Arg::Value(n) => n,
+            Arg::Missing => return Err("queueId is missing".into()),
+        };
+        self.read(|engine| {
+            let service = u32::try_from(number)
+                .ok()
+                .and_then(|n| engine.service_by_number(n))
+                .ok_or(format!("queue {number} does not exist"))?;
+            if self.user.profile == CtiProfile::Supervisor && !self.user.queues.contains(&service) {
+                return Err(format!("queue {number} is not in your queue list"));
+            }
+            Ok(service)
+        })
+    }
+
+    /// Runs an agent command; the engine's refusals of logins are the xuc `AgentError`s of seed 004.
+    async fn agent_command(&self, command: Command) -> Result<(), String> {
+        match self.state.execute(&self.tenant, command).await {
+            Ok((Ok(_), _)) => Ok(()),
+            Ok((Err(error), _)) => {
+                if let Some(body) = login_error(&error.message) {
+                    self.agent_error(body);
+                    Ok(())
+                } else {
+                    Err(error.message)
+                }
+            }
+            Err(error) => Err(format!("not stored, try again ({})", error.message)),
+        }
+    }
+
+    async fn task_command(&self, command: &str, args: &Map<String, Value>) -> Result<(), String> {
+        let task = match string_arg(args, "taskId")? {
+            Arg::Value(id) => uuid::Uuid::parse_str(&id)
+                .map(TaskId)
+                .map_err(|_| format!("taskId '{id}' is not a task id"))?,
+            Arg::Missing => self
+                .current_task(command)
+                .ok_or("no task to act on; name it with taskId")?,
+        };
+        let holder = self.read(|engine| engine.task_info(task).and_then(|t| t.agent));
+        if holder != Some(self.user.agent) && self.user.profile != CtiProfile::Admin {
+            return Err("the task is not yours".into());
+        }
+        let engine_command = match command {
+            "answer" => Command::Establish {
+                task,
+                agent: Some(self.user.agent),
+            },
+            "decline" => Command::Decline {
+                task,
+                agent: holder.unwrap_or(self.user.agent),
+            },
+            "hold" => Command::Hold(task),
+            "resume" => Command::Resume(task),
+            _ => Command::Terminate {
+                task,
+                reason: TerminationReason::Completed,
+            },
+        };
+        self.agent_command(engine_command).await
+    }
+
+    /// The agent's task a task command means when none is named: the ringing one for answer and decline, the
+    /// one it handles for the others.
+    fn current_task(&self, command: &str) -> Option<TaskId> {
+        let wanted: &[TaskStatus] = match command {
+            "answer" | "decline" => &[TaskStatus::Offered],
+            "resume" => &[TaskStatus::OnHold],
+            _ => &[TaskStatus::Established, TaskStatus::OnHold],
+        };
+        self.read(|engine| {
+            let info = engine.agent_info(self.user.agent)?;
+            info.tasks.iter().copied().find(|t| {
+                engine
+                    .task_info(*t)
+                    .is_some_and(|t| wanted.contains(&t.status))
+            })
+        })
+    }
+
+    async fn dial_from_queue(&self, args: &Map<String, Value>) -> Result<(), String> {
+        let destination = match string_arg(args, "destination")? {
+            Arg::Value(d) if !d.trim().is_empty() => d,
+            _ => return Err("destination is missing".into()),
+        };
+        let service = self.target_queue(args)?;
+        let mut spec = TaskSpec::new(TaskId(uuid::Uuid::new_v4()), service);
+        spec.kind = TaskKind::Call;
+        spec.direction = Direction::Outbound;
+        spec.customer = destination;
+        if let Arg::Value(caller) = string_arg(args, "callerId")? {
+            spec.context.push(("CallerId".into(), caller));
+        }
+        match args.get("variables") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(variables)) => {
+                for (name, value) in variables {
+                    let value = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    spec.context.push((format!("USR_{name}"), value));
+                }
+            }
+            Some(_) => return Err("variables must be an object of name: value".into()),
+        }
+        self.agent_command(Command::CreateTask(spec)).await
+    }
+
+    fn get_list(&self, object_type: &str) -> Result<(), String> {
+        let (msg_type, items): (&str, Vec<Value>) = self.read(|engine| match object_type {
+            "queue" => Ok((
+                "QueueList",
+                engine
+                    .services()
+                    .into_iter()
+                    .filter(|s| self.can_see_queue(engine, *s))
+                    .filter_map(|s| engine.service_info(s))
+                    .map(|info| messages::queue_item(&info))
+                    .collect(),
+            )),
+            "agent" => Ok((
+                "AgentList",
+                engine
+                    .agents()
+                    .into_iter()
+                    .filter_map(|a| engine.agent_info(a))
+                    .filter(|info| self.can_see_agent(info))
+                    .map(|info| messages::agent_item(&info))
+                    .collect(),
+            )),
+            "queuemember" => Ok((
+                "QueueMemberList",
+                engine
+                    .agents()
+                    .into_iter()
+                    .filter_map(|a| engine.agent_info(a))
+                    .flat_map(|info| {
+                        info.memberships
+                            .iter()
+                            .filter(|(service, _)| self.can_see_queue(engine, *service))
+                            .filter_map(|(service, penalty)| {
+                                let queue = engine.service_info(*service)?;
+                                Some(messages::queue_member(
+                                    info.number,
+                                    queue.number,
+                                    Some(*penalty),
+                                ))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            )),
+            "agentgroup" => {
+                let groups: BTreeSet<u32> = engine
+                    .agents()
+                    .into_iter()
+                    .filter_map(|a| engine.agent_info(a))
+                    .filter(|info| self.can_see_agent(info))
+                    .map(|info| info.spec.group)
+                    .collect();
+                Ok((
+                    "AgentGroupList",
+                    groups
+                        .into_iter()
+                        .map(|g| json!({"id": g, "name": format!("group-{g}")}))
+                        .collect(),
+                ))
+            }
+            other => Err(format!(
+                "objectType '{other}' is not one of queue, agent, queuemember, agentgroup"
+            )),
+        })?;
+        self.send_message(msg_type, Value::Array(items));
+        Ok(())
+    }
+}
+
+/// Seed 004's login refusals, from the engine's error messages' codes.
+fn login_error(message: &str) -> Option<Value> {
+    if message.contains("not a known line") {
+        return Some(json!({"Error": "PhoneNumberUnknown"}));
+    }
+    let rest = message.strip_prefix("the agent is logged in on line ")?;
+    let (current, requested) = rest.split_once(", not on ")?;
+    Some(json!({"Error": "LoggedInOnAnotherPhone", "phoneNb": current, "RequestedNb": requested}))
+}
+
+fn string_arg(args: &Map<String, Value>, key: &str) -> Result<Arg<String>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(Arg::Missing),
+        Some(Value::String(s)) => Ok(Arg::Value(s.clone())),
+        Some(Value::Number(n)) => Ok(Arg::Value(n.to_string())),
+        Some(_) => Err(format!("{key} must be a string")),
+    }
+}
+
+fn int_arg(args: &Map<String, Value>, key: &str) -> Result<Arg<i64>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(Arg::Missing),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Arg::Value)
+            .ok_or_else(|| format!("{key} must be an integer")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Arg::Value)
+            .map_err(|_| format!("{key} must be an integer")),
+        Some(_) => Err(format!("{key} must be an integer")),
+    }
+}
+
+/// The live counters of a queue (PROTOCOLS.md): the ones the engine knows now.
+fn queue_counters(engine: &Engine, service: ServiceId, now: Time) -> Vec<(&'static str, Value)> {
+    let Some(info) = engine.service_info(service) else {
+        return Vec::new();
+    };
+    let members: Vec<AgentInfo> = info
+        .members
+        .iter()
+        .filter_map(|a| engine.agent_info(*a))
+        .collect();
+    let longest = engine
+        .service_tasks(service)
+        .into_iter()
+        .filter_map(|t| engine.task_info(t))
+        .filter(|t| t.status == TaskStatus::Waiting)
+        .map(|t| (now.as_micros() - t.queue_started.as_micros()).max(0) / 1_000_000)
+        .max()
+        .unwrap_or(0);
+    vec![
+        ("WaitingCalls", json!(info.n_waiting)),
+        ("LongestWaitingTime", json!(longest)),
+        ("AvailableAgents", json!(info.n_available)),
+        (
+            "TalkingAgents",
+            json!(members
+                .iter()
+                .filter(|a| a.state == AgentState::OnCall)
+                .count()),
+        ),
+        (
+            "LoggedAgents",
+            json!(members
+                .iter()
+                .filter(|a| a.state != AgentState::LoggedOut)
+                .count()),
+        ),
+    ]
+}
+
+fn agent_statistics(info: &AgentInfo, now: Time) -> Value {
+    let in_state = (now.as_micros() - info.state_since.as_micros()).max(0) / 1_000_000;
+    json!({
+        "id": info.number,
+        "statistics": [
+            {"name": "State", "value": info.state.xuc_name()},
+            {"name": "SecondsInState", "value": in_state},
+        ]
+    })
+}
