@@ -125,6 +125,13 @@ pub enum Command {
     },
     /// `Engine::poll`.
     Poll(TaskId),
+    /// `Engine::set_attributes`.
+    SetAttributes {
+        /// The task.
+        task: TaskId,
+        /// The attributes to set (name, value), in order.
+        attributes: Vec<(String, String)>,
+    },
     /// `Engine::hold`.
     Hold(TaskId),
     /// `Engine::resume`.
@@ -339,6 +346,10 @@ impl Engine {
             }
             C::Poll(task) => {
                 self.poll(now, task)?;
+                done
+            }
+            C::SetAttributes { task, attributes } => {
+                self.set_attributes(now, task, attributes)?;
                 done
             }
             C::Hold(task) => {

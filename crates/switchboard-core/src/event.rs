@@ -196,6 +196,13 @@ pub enum EventKind {
         /// The new priority.
         priority: Priority,
     },
+    /// Dialect attributes of the task were set (a Puzzel request's subject or URI changed, say).
+    TaskAttributesChanged {
+        /// The task.
+        task: TaskId,
+        /// The attributes set (name, value), in order.
+        attributes: Vec<(String, String)>,
+    },
     /// The task was reserved for an agent until a time.
     TaskReserved {
         /// The task.

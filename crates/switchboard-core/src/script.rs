@@ -938,6 +938,15 @@ impl Runner {
                 EventKind::TaskPriorityChanged { task, priority } => {
                     format!("task {} priority {}", n(task.0), priority.0)
                 }
+                EventKind::TaskAttributesChanged { task, attributes } => format!(
+                    "task {} attributes {}",
+                    n(task.0),
+                    attributes
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
                 EventKind::TaskReserved { task, agent, until } => format!(
                     "task {} reserved for {} until {}",
                     n(task.0),

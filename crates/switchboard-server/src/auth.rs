@@ -1,6 +1,6 @@
 //! API keys and roles. A key is a random secret shown once; only its SHA-256 is stored. Every request names its
-//! key in the `api_key` header; the key's tenant scopes everything it sees, and its roles decide which endpoints
-//! it may call (seed 002).
+//! key in the `api_key` header (Puzzel requests may send it as `Authorization: Bearer` instead); the key's tenant
+//! scopes everything it sees, and its roles decide which endpoints it may call (seed 002).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +14,7 @@ use switchboard_store::KeyRecord;
 
 use crate::error::ApiError;
 use crate::limits::Limit;
+use crate::openapi::Dialect;
 use crate::AppState;
 
 /// The API roles of seed 002, plus `Configuration` for switchboard's own configuration endpoints.
@@ -227,6 +228,23 @@ fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The key of a request in a dialect that also takes it as `Authorization: Bearer <key>` (Puzzel); the
+/// `api_key` header wins when both are sent.
+fn presented_key_or_bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    presented_key(headers).or_else(|| {
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .trim();
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|token| !token.is_empty())
+    })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -241,23 +259,52 @@ impl FromRequestParts<AppState> for Caller {
 
 /// Route layer: authenticates the request and checks the endpoint's declared roles before the handler (and so
 /// before any body is read). The declared roles are the documented ones, so documentation and enforcement
-/// cannot drift apart.
+/// cannot drift apart. A dialect that names the tenant in the path (Puzzel's `customerKey`) must name the key's
+/// own tenant. Refusals are answered in the endpoint's dialect.
 pub async fn require_roles(
     state: AppState,
     roles: std::sync::Arc<Vec<Role>>,
+    dialect: Dialect,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     if roles.is_empty() {
         return next.run(request).await;
     }
-    let caller = match authenticate(&state, presented_key(request.headers()), state.now()) {
+    let bearer = dialect.accepts_bearer();
+    let presented = if bearer {
+        presented_key_or_bearer(request.headers())
+    } else {
+        presented_key(request.headers())
+    };
+    let caller = if presented.is_none() && bearer {
+        Err(ApiError::unauthorized(
+            "No API key: send it as 'Authorization: Bearer <key>' or in the 'api_key' header.",
+        ))
+    } else {
+        authenticate(&state, presented, state.now())
+    };
+    let caller = match caller {
         Ok(caller) => caller,
-        Err(error) => return error.into_response(),
+        Err(error) => return dialect.error_response(error),
     };
     if let Err(error) = caller.require(&roles) {
-        return error.into_response();
+        return dialect.error_response(error);
+    }
+    if let Some(parameter) = dialect.tenant_parameter() {
+        let (mut parts, body) = request.into_parts();
+        let named =
+            axum::extract::Path::<HashMap<String, String>>::from_request_parts(&mut parts, &state)
+                .await
+                .ok()
+                .and_then(|axum::extract::Path(params)| params.get(parameter).cloned());
+        if named.as_deref() != Some(caller.tenant.as_str()) {
+            return dialect.error_response(ApiError::unauthorized(format!(
+                "The API key does not belong to customer '{}'.",
+                named.unwrap_or_default()
+            )));
+        }
+        request = axum::extract::Request::from_parts(parts, body);
     }
     request.extensions_mut().insert(caller);
     next.run(request).await

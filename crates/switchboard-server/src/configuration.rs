@@ -1,7 +1,7 @@
-//! Declarative configuration of a tenant: settings, responsibility profiles, services and users, in YAML, TOML or
-//! JSON. Applying a configuration creates what is missing and changes what differs; anything already equal is
-//! left alone, so applying the same file twice changes nothing. `serve --config FILE` applies it at start;
-//! `switchboard import FILE` sends it to `POST /v2.0/configuration` of a running server.
+//! Declarative configuration of a tenant: settings, responsibility profiles, services, users and Puzzel access
+//! points, in YAML, TOML or JSON. Applying a configuration creates what is missing and changes what differs;
+//! anything already equal is left alone, so applying the same file twice changes nothing. `serve --config FILE`
+//! applies it at start; `switchboard import FILE` sends it to `POST /v2.0/configuration` of a running server.
 
 use std::collections::HashMap;
 
@@ -11,6 +11,7 @@ use switchboard_core::{Command, ProfileId, ProfileSpec, Span};
 use crate::error::ApiError;
 use crate::lucs::dto::ServiceDto;
 use crate::lucs::{apply_service, apply_user, CreateUserDto};
+use crate::puzzel::access_points::{apply_access_point, AccessPointDto};
 use crate::{AppState, TenantHandle};
 
 /// Tenant-wide settings (seed 002's task expiry, and default timers).
@@ -53,6 +54,9 @@ pub struct Configuration {
     pub services: Vec<ServiceDto>,
     /// Users, each identified by its `SipUri`.
     pub users: Vec<CreateUserDto>,
+    /// Puzzel access points, each identified by its `Name`: the `To` addresses of requests and the services
+    /// (id or SIP URI, listed above or already there) they queue in.
+    pub access_points: Vec<AccessPointDto>,
 }
 
 /// What applying a configuration did.
@@ -67,7 +71,7 @@ pub struct ConfigurationReport {
     pub services_changed: usize,
     /// Users created or changed.
     pub users_changed: usize,
-    /// Organization units and absence reasons created or changed.
+    /// Organization units, absence reasons and access points created or changed.
     pub directory_changed: usize,
     /// Entries already as described.
     pub unchanged: usize,
@@ -191,6 +195,14 @@ pub async fn apply(
         let (_, changed) = apply_user(state, tenant, user).await?;
         if changed {
             report.users_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    for point in config.access_points {
+        let (_, changed) = apply_access_point(state, tenant, point).await?;
+        if changed {
+            report.directory_changed += 1;
         } else {
             report.unchanged += 1;
         }

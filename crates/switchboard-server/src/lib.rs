@@ -1,4 +1,5 @@
-//! The switchboard server: the LUCS-compatible REST API over the routing engine and its durable store.
+//! The switchboard server: the LUCS-compatible REST API and the Puzzel-compatible e-task requests over the routing
+//! engine and its durable store.
 //!
 //! `AppState::open` recovers every tenant from the store; `app(state)` is the router; `serve(listener, state,
 //! shutdown)` runs it until `shutdown` resolves, then drains and snapshots. The caller binds the listener, so
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod lucs;
 pub mod metrics;
 pub mod openapi;
+pub mod puzzel;
 pub mod xuc;
 
 use std::collections::HashMap;
@@ -354,11 +356,25 @@ impl AppState {
         tenant: &TenantHandle,
         command: Command,
     ) -> Result<(Result<Outcome, ApiError>, Vec<Event>), ApiError> {
-        let (execution, ticket) = {
+        let (result, events, ()) = self.execute_with(tenant, |_| Ok((command, ()))).await?;
+        Ok((result, events))
+    }
+
+    /// Builds a command from the tenant's engine and applies it under the same lock, so nothing changes in between
+    /// (a Puzzel request claims the next request id this way), then waits until it is durable and publishes its
+    /// events to the tenant's hub. `build` also returns what the caller needs to know about the command it built;
+    /// its refusal is returned as the outer error and nothing is applied.
+    pub async fn execute_with<T>(
+        &self,
+        tenant: &TenantHandle,
+        build: impl FnOnce(&Engine) -> Result<(Command, T), ApiError>,
+    ) -> Result<(Result<Outcome, ApiError>, Vec<Event>, T), ApiError> {
+        let (execution, ticket, built) = {
             let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
+            let (command, built) = build(journal.engine())?;
             let ticket = tenant.hub.ticket();
             match journal.execute(self.store(), self.now(), command) {
-                Ok(execution) => (execution, ticket),
+                Ok(execution) => (execution, ticket, built),
                 Err(error) => {
                     tenant.hub.complete(ticket, Vec::new());
                     return Err(error.into());
@@ -387,7 +403,17 @@ impl AppState {
             .await
             .map_err(|_| ApiError::unavailable(&StoreError::Closed))??;
         self.inner.metrics.observe_events(&events);
-        Ok((result.map_err(ApiError::from), events))
+        Ok((result.map_err(ApiError::from), events, built))
+    }
+
+    /// `execute_with` for callers that treat an engine refusal like any other error.
+    pub async fn command_with<T>(
+        &self,
+        tenant: &TenantHandle,
+        build: impl FnOnce(&Engine) -> Result<(Command, T), ApiError>,
+    ) -> Result<(Outcome, T), ApiError> {
+        let (result, _, built) = self.execute_with(tenant, build).await?;
+        Ok((result?, built))
     }
 
     /// Applies a command; engine refusals and storage failures alike become the error.
@@ -517,7 +543,8 @@ async fn timer_loop(
     }
 }
 
-/// Every endpoint the server answers, documented: health, metrics, the API description, and the LUCS dialect.
+/// Every endpoint the server answers, documented: health, metrics, the API description, the LUCS dialect and the
+/// Puzzel e-task requests.
 pub fn endpoints() -> Vec<openapi::Endpoint> {
     use axum::http::Method;
     use openapi::{Answer, Endpoint};
@@ -569,6 +596,7 @@ pub fn endpoints() -> Vec<openapi::Endpoint> {
         ),
     ];
     list.extend(lucs::endpoints());
+    list.extend(puzzel::endpoints());
     list.extend(xuc::endpoints());
     list
 }
@@ -599,6 +627,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for endpoint in endpoints() {
         let roles = Arc::new(endpoint.roles.clone());
+        let dialect = endpoint.dialect;
         let guarded = endpoint
             .router
             .route_layer(axum::middleware::from_fn_with_state(
@@ -606,7 +635,7 @@ pub fn app(state: AppState) -> Router {
                 move |axum::extract::State(state): axum::extract::State<AppState>,
                       request,
                       next| {
-                    auth::require_roles(state, roles.clone(), request, next)
+                    auth::require_roles(state, roles.clone(), dialect, request, next)
                 },
             ));
         router = router.route(&endpoint.path, guarded);

@@ -51,8 +51,46 @@ pub struct Endpoint {
     pub answer: Answer,
     /// A switchboard extension, not part of the vendor's API.
     pub extension: bool,
+    /// The wire dialect: how the caller presents its key and what error bodies look like.
+    pub dialect: Dialect,
     /// The handler.
     pub router: MethodRouter<AppState>,
+}
+
+/// The wire dialect of an endpoint. The route layer authenticates and answers its refusals in it, so a client of
+/// one vendor's API never sees the other's error shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// LUCS (seed 002): the key in the `api_key` header; errors `{"Error":{"Code","Message"}}`.
+    #[default]
+    Lucs,
+    /// Puzzel e-task requests (seed 003): the key as `Authorization: Bearer` or in `api_key`; the path parameter
+    /// `customerKey` must name the key's tenant; every answer is the envelope `{"result","code","id","message"}`.
+    Puzzel,
+}
+
+impl Dialect {
+    /// Whether `Authorization: Bearer <key>` is accepted besides the `api_key` header.
+    pub fn accepts_bearer(self) -> bool {
+        self == Dialect::Puzzel
+    }
+
+    /// The path parameter that must name the caller's tenant, if the dialect puts the tenant in the path.
+    pub fn tenant_parameter(self) -> Option<&'static str> {
+        match self {
+            Dialect::Lucs => None,
+            Dialect::Puzzel => Some("customerKey"),
+        }
+    }
+
+    /// An error as this dialect answers it.
+    pub fn error_response(self, error: crate::error::ApiError) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match self {
+            Dialect::Lucs => error.into_response(),
+            Dialect::Puzzel => crate::puzzel::PuzzelError::from(error).into_response(),
+        }
+    }
 }
 
 impl Endpoint {
@@ -77,6 +115,7 @@ impl Endpoint {
             query: Vec::new(),
             answer,
             extension: false,
+            dialect: Dialect::Lucs,
             router,
         }
     }
@@ -103,6 +142,12 @@ impl Endpoint {
     /// Marks it a switchboard extension.
     pub fn extension(mut self) -> Endpoint {
         self.extension = true;
+        self
+    }
+
+    /// Speaks the Puzzel dialect (bearer key, tenant in the path, reply envelope).
+    pub fn puzzel(mut self) -> Endpoint {
+        self.dialect = Dialect::Puzzel;
         self
     }
 }
@@ -137,6 +182,9 @@ fn parameter_description(name: &str) -> &'static str {
         "task" => "Task id or ExternalTaskId",
         "user" => "User id, SIP URI (with or without sip:), UPN or e-mail; case-insensitive",
         "service" => "Service id or SIP URI",
+        "customerKey" => "The customer (tenant); must be the tenant of the caller's key",
+        "requestId" => "The request id: an integer, unique in the tenant",
+        "accessPoint" => "The access point's name, case-insensitive",
         _ => "Identifier",
     }
 }
@@ -149,13 +197,21 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut generator = settings.into_generator();
     let error_schema =
         serde_json::to_value(generator.subschema_for::<ErrorBody>()).unwrap_or(Value::Null);
+    let puzzel_error_schema =
+        serde_json::to_value(generator.subschema_for::<crate::puzzel::ErrorReply>())
+            .unwrap_or(Value::Null);
     let mut paths: Map<String, Value> = Map::new();
     for endpoint in endpoints {
         let mut parameters: Vec<Value> = path_parameters(&endpoint.path)
             .iter()
             .map(|name| {
+                let schema = if name == "requestId" {
+                    json!({"type": "integer", "format": "int64", "minimum": 1})
+                } else {
+                    json!({"type": "string"})
+                };
                 json!({"name": name, "in": "path", "required": true,
-                       "description": parameter_description(name), "schema": {"type": "string"}})
+                       "description": parameter_description(name), "schema": schema})
             })
             .collect();
         for (name, description) in &endpoint.query {
@@ -198,7 +254,15 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error_schema}}});
         let mut responses = Map::new();
         responses.insert("200".into(), success);
-        if !endpoint.roles.is_empty() {
+        if !endpoint.roles.is_empty() && endpoint.dialect == Dialect::Puzzel {
+            for (status, description) in crate::puzzel::DOCUMENTED_ERRORS {
+                responses.insert(
+                    status.to_string(),
+                    json!({"description": description,
+                           "content": {"application/json": {"schema": puzzel_error_schema}}}),
+                );
+            }
+        } else if !endpoint.roles.is_empty() {
             responses.insert(
                 "400".into(),
                 error("The body or a parameter cannot be read"),
@@ -265,6 +329,8 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         });
         if endpoint.roles.is_empty() {
             operation["security"] = json!([]);
+        } else if endpoint.dialect.accepts_bearer() {
+            operation["security"] = json!([{"api_key": []}, {"bearer": []}]);
         }
         if endpoint.extension {
             operation["x-switchboard-extension"] = json!(true);
@@ -289,15 +355,21 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         "info": {
             "title": "switchboard",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "A contact-center routing engine. The LUCS-compatible REST API (v1.0 and v2.0) and \
-                switchboard's extensions. Every request but the public ones carries the header `api_key`. \
-                Errors answer {\"Error\":{\"Code\",\"Message\"}}."
+            "description": "A contact-center routing engine. The LUCS-compatible REST API (v1.0 and v2.0), the \
+                Puzzel-compatible e-task requests (`/{customerKey}/requests`) and switchboard's extensions. Every \
+                request but the public ones carries the header `api_key` (Puzzel requests may send the key as \
+                `Authorization: Bearer` instead). LUCS errors answer {\"Error\":{\"Code\",\"Message\"}}; \
+                Puzzel requests answer {\"result\",\"code\",\"id\",\"message\"}, errors with a non-zero code."
         },
         "servers": [{"url": "/"}],
         "security": [{"api_key": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"api_key": {"type": "apiKey", "in": "header", "name": "api_key"}},
+            "securitySchemes": {
+                "api_key": {"type": "apiKey", "in": "header", "name": "api_key"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API key as a bearer token (Puzzel e-task requests only)"}
+            },
             "schemas": schemas
         }
     })

@@ -1536,6 +1536,34 @@ impl Engine {
         Ok(())
     }
 
+    /// Sets dialect attributes of a live task (see `TaskSpec::attributes`): a name it already carries gets the new
+    /// value in place, a new name is added at the end. The engine never reads them; routing is unchanged.
+    pub fn set_attributes(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        attributes: Vec<(String, String)>,
+    ) -> Result<(), TaskError> {
+        self.begin(now);
+        let task_idx = self.task_for_command(task)?;
+        let mut merged = self.task_attributes(task_idx).to_vec();
+        for (name, value) in &attributes {
+            match merged.iter_mut().find(|(known, _)| known == name) {
+                Some(entry) => entry.1 = value.clone(),
+                None => merged.push((name.clone(), value.clone())),
+            }
+        }
+        if merged.is_empty() {
+            self.task_attributes.remove(&task_idx);
+        } else {
+            self.task_attributes
+                .insert(task_idx, merged.into_boxed_slice());
+        }
+        self.emit(EventKind::TaskAttributesChanged { task, attributes });
+        self.settle();
+        Ok(())
+    }
+
     /// Puts an established task on hold.
     pub fn hold(&mut self, now: Time, task: TaskId) -> Result<(), TaskError> {
         self.begin(now);

@@ -355,6 +355,16 @@ impl Engine {
         self.task_by_number.get(&number).map(|&t| self.task(t).id)
     }
 
+    /// The integer id the next task created without one will get: above every id this engine ever gave out
+    /// (snapshots keep the counter), so a caller may claim it for a task id of its own (`TaskSpec::number`).
+    pub fn next_task_number(&self) -> u64 {
+        let mut number = self.next_task_number;
+        while self.task_by_number.contains_key(&number) {
+            number += 1;
+        }
+        number
+    }
+
     /// Every live task, in no particular but deterministic order.
     pub fn live_tasks(&self) -> Vec<TaskId> {
         self.live_task_indices().map(|t| self.task(t).id).collect()

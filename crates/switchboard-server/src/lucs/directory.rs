@@ -40,7 +40,7 @@ pub struct AbsenceReasonDto {
     pub name: String,
 }
 
-fn blocking_store<T: Send + 'static>(
+pub(crate) fn blocking_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&switchboard_store::Store) -> Result<T, switchboard_store::StoreError>
         + Send

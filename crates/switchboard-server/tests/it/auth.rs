@@ -557,7 +557,10 @@ async fn every_documented_route_enforces_its_roles() {
             .replace("{service}", &service)
             .replace("{unit}", "Nowhere")
             .replace("{reason}", "Nothing")
-            .replace("{callback}", "none");
+            .replace("{callback}", "none")
+            .replace("{customerKey}", "default")
+            .replace("{requestId}", "1")
+            .replace("{accessPoint}", "nothing");
         for (role, key) in &keys {
             // An invalid body: a role check that came after reading it would answer 400, not 401.
             let (status, body) = app

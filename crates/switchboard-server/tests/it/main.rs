@@ -5,6 +5,7 @@ mod auth;
 mod cti;
 mod lucs;
 mod openapi;
+mod puzzel;
 
 use std::sync::Arc;
 
