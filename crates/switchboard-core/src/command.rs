@@ -178,6 +178,20 @@ pub enum Command {
         /// What to do with its consultative call.
         action: ConsultationAction,
     },
+    /// `Engine::claim`.
+    Claim {
+        /// The task.
+        task: TaskId,
+        /// The agent claiming it, or `None` to release the claim.
+        agent: Option<AgentId>,
+    },
+    /// `Engine::reschedule`.
+    Reschedule {
+        /// The task.
+        task: TaskId,
+        /// When it is due again.
+        due: Time,
+    },
     /// `Engine::advance`: only fires timers.
     Advance,
     /// `Engine::recover_sessions`: run once after a restart.
@@ -381,6 +395,14 @@ impl Engine {
             }
             C::Consult { task, action } => {
                 self.consult(now, task, action)?;
+                done
+            }
+            C::Claim { task, agent } => {
+                self.claim(now, task, agent)?;
+                done
+            }
+            C::Reschedule { task, due } => {
+                self.reschedule(now, task, due)?;
                 done
             }
             C::Advance => {

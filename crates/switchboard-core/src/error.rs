@@ -138,6 +138,10 @@ pub enum TaskError {
     CustomerLeft,
     /// The agent to consult is signed out, ringing, consulted already or busy on another call.
     ConsultantUnavailable(AgentId),
+    /// Another agent claimed the task from a list.
+    ClaimedByAnotherAgent(AgentId),
+    /// The agent is not a member of the task's service.
+    NotAMember(AgentId),
 }
 
 impl fmt::Display for TaskError {
@@ -200,6 +204,12 @@ impl fmt::Display for TaskError {
                 f,
                 "agent {agent} cannot be consulted now (signed out, ringing, already consulted or on another call)"
             ),
+            TaskError::ClaimedByAnotherAgent(agent) => {
+                write!(f, "the task is claimed by agent {agent}")
+            }
+            TaskError::NotAMember(agent) => {
+                write!(f, "agent {agent} is not a member of the task's service")
+            }
         }
     }
 }

@@ -212,6 +212,27 @@ pub enum EventKind {
         /// End of the reservation window.
         until: Time,
     },
+    /// An agent claimed the task from a list: it is offered to nobody else.
+    TaskClaimed {
+        /// The task.
+        task: TaskId,
+        /// The agent.
+        agent: AgentId,
+    },
+    /// The claim ended (released, or its agent signed out); the task is routed again keeping its place.
+    TaskClaimReleased {
+        /// The task.
+        task: TaskId,
+    },
+    /// The task was put back to wait until `due`; the agent that held it (if any) let go of it.
+    TaskRescheduled {
+        /// The task.
+        task: TaskId,
+        /// The agent that held it.
+        agent: Option<AgentId>,
+        /// When it is due again.
+        due: Time,
+    },
     /// The reservation window passed; the task is open to the service.
     TaskReservationExpired {
         /// The task.

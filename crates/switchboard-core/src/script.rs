@@ -20,7 +20,7 @@
 //!            [caps=..] [traits=T:L,..] [rona=D] [external=ID] [nodistribute] [due=T] [outbound]
 //! accept TASK [AGENT] | decline TASK AGENT | refresh TASK [rona] | terminate TASK [cancel] | hold TASK
 //! resume TASK | transfer TASK service=S|agent=A | priority TASK N | reserve TASK AGENT D | unreserve TASK
-//! poll TASK | blocktask AGENT NAME
+//! poll TASK | blocktask AGENT NAME | claim TASK AGENT | release TASK | reschedule TASK DELAY
 //! consult TASK AGENT|tel:NUMBER | consult-merge TASK | consult-transfer TASK | consult-end TASK
 //! consult-leave TASK | consult-hangup TASK | consult-audio TASK [mute-consultant] [mute-customer]
 //! at T | wait D
@@ -720,6 +720,15 @@ impl Runner {
                 self.engine.reserve(now, task, Some((agent, until)))
             }
             "unreserve" => self.engine.reserve(now, task, None),
+            "claim" => {
+                let agent = self.agent(args.pos(1, "agent")?)?;
+                self.engine.claim(now, task, Some(agent))
+            }
+            "release" => self.engine.claim(now, task, None),
+            "reschedule" => {
+                let due = now.plus(parse_span(args.pos(1, "delay")?)?);
+                self.engine.reschedule(now, task, due)
+            }
             "consult" => {
                 let target = args.pos(1, "agent or tel:NUMBER")?;
                 let target = match target.strip_prefix("tel:") {
@@ -780,6 +789,9 @@ impl Runner {
         for (agent, why) in &explanation.ineligible {
             let why = match why {
                 Ineligibility::NotDistributed => "task is not distributed".to_string(),
+                Ineligibility::ClaimedBy(agent) => {
+                    format!("task is claimed by {}", self.name(agent.0))
+                }
                 Ineligibility::ReservedForAnother { agent, until } => {
                     format!(
                         "reserved for {} until {}",
@@ -956,6 +968,20 @@ impl Runner {
                 EventKind::TaskReservationExpired { task } => {
                     format!("task {} reservation expired", n(task.0))
                 }
+                EventKind::TaskClaimed { task, agent } => {
+                    format!("task {} claimed by {}", n(task.0), n(agent.0))
+                }
+                EventKind::TaskClaimReleased { task } => {
+                    format!("task {} claim released", n(task.0))
+                }
+                EventKind::TaskRescheduled { task, agent, due } => format!(
+                    "task {} rescheduled{} until {}",
+                    n(task.0),
+                    agent
+                        .map(|a| format!(" by {}", n(a.0)))
+                        .unwrap_or_default(),
+                    fmt_time(*due)
+                ),
                 EventKind::TaskOverflowed { task, from, to } => {
                     format!(
                         "task {} overflowed from {} to {}",

@@ -681,6 +681,8 @@ pub enum QueueReason {
     Transferred,
     /// The agent holding the offer was logged out or removed; the task keeps its place.
     AgentLost,
+    /// Put back to wait (`Engine::reschedule`) and due now: a new queue entry.
+    Rescheduled,
 }
 
 impl QueueReason {
@@ -695,6 +697,7 @@ impl QueueReason {
             QueueReason::Overflowed => "overflowed",
             QueueReason::Transferred => "transferred",
             QueueReason::AgentLost => "agent-lost",
+            QueueReason::Rescheduled => "rescheduled",
         }
     }
 }

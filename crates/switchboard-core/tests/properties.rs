@@ -217,6 +217,14 @@ enum Op {
     Poll {
         task: TaskPick,
     },
+    Claim {
+        task: TaskPick,
+        agent: Option<Index>,
+    },
+    Reschedule {
+        task: TaskPick,
+        delay_millis: i64,
+    },
     AddBlockTask {
         agent: Index,
     },
@@ -445,6 +453,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (task_pick(), prop::option::weighted(0.8, (agent(), 0i64..=60_000)))
             .prop_map(|(task, reservation)| Op::Reserve { task, reservation }),
         1 => task_pick().prop_map(|task| Op::Poll { task }),
+        3 => (task_pick(), prop::option::weighted(0.7, agent()))
+            .prop_map(|(task, agent)| Op::Claim { task, agent }),
+        2 => (task_pick(), prop_oneof![Just(0i64), 0i64..=120_000])
+            .prop_map(|(task, delay_millis)| Op::Reschedule { task, delay_millis }),
         1 => agent().prop_map(|agent| Op::AddBlockTask { agent }),
         1 => (agent(), any::<Index>(), 0u32..=2)
             .prop_map(|(agent, service, penalty)| Op::SetMembership { agent, service, penalty }),
@@ -920,6 +932,25 @@ impl Run {
                 let task = self.task(*task, &[TaskStatus::Waiting, TaskStatus::Offered]);
                 let _ = self.engine.poll(now, task);
             }
+            Op::Claim { task, agent } => {
+                let task = self.task(*task, &[TaskStatus::Waiting, TaskStatus::Scheduled]);
+                let agent = agent.map(|agent| self.agent(agent));
+                let _ = self.engine.claim(now, task, agent);
+            }
+            Op::Reschedule { task, delay_millis } => {
+                let task = self.task(
+                    *task,
+                    &[
+                        TaskStatus::Waiting,
+                        TaskStatus::Offered,
+                        TaskStatus::Established,
+                    ],
+                );
+                let due = now.plus(Span::from_millis(*delay_millis));
+                if self.engine.reschedule(now, task, due).is_ok() {
+                    self.transferred(task);
+                }
+            }
             Op::AddBlockTask { agent } => {
                 self.n_tasks_created += 1;
                 let id = task_id(self.n_tasks_created);
@@ -1317,6 +1348,23 @@ fn check_invariants(engine: &Engine) -> Result<(), TestCaseError> {
         }
     }
 
+    // Claims hold only tasks that wait (or are scheduled), by live agents.
+    for (task, agent) in engine.claims() {
+        let status = tasks.get(&task).map(|info| info.status);
+        prop_assert!(
+            matches!(status, Some(TaskStatus::Waiting | TaskStatus::Scheduled)),
+            "task {} is claimed by {} while {:?}",
+            task,
+            agent,
+            status
+        );
+        prop_assert!(
+            agent_infos.contains_key(&agent),
+            "claim by unknown agent {}",
+            agent
+        );
+    }
+
     // Property 3: the engine's own audit, and the explanation of every waiting task.
     prop_assert!(
         engine.is_work_conserving(),
@@ -1331,7 +1379,10 @@ fn check_invariants(engine: &Engine) -> Result<(), TestCaseError> {
         );
         let explanation = explanation.expect("checked");
         prop_assert_eq!(explanation.status, info.status);
-        if info.status == TaskStatus::Waiting && info.distribute {
+        if info.status == TaskStatus::Waiting
+            && info.distribute
+            && engine.claimed_by(task).is_none()
+        {
             prop_assert!(
                 explanation.eligible.is_empty(),
                 "task {} waits while {:?} could take it",
@@ -1385,7 +1436,10 @@ fn check_against_model(engine: &Engine, model: &Model) -> Result<(), TestCaseErr
         .collect();
     for task in engine.live_tasks() {
         let info = engine.task_info(task).expect("live task");
-        if info.status != TaskStatus::Waiting || !info.distribute {
+        if info.status != TaskStatus::Waiting
+            || !info.distribute
+            || engine.claimed_by(task).is_some()
+        {
             continue;
         }
         let channel = info.kind.channel();

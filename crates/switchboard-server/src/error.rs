@@ -113,6 +113,8 @@ impl From<TaskError> for ApiError {
                 (StatusCode::CONFLICT, "InvalidConsultationCallState")
             }
             TaskError::ConsultantUnavailable(_) => (StatusCode::CONFLICT, "UserNotAvailable"),
+            TaskError::ClaimedByAnotherAgent(_) => (StatusCode::CONFLICT, "TaskClaimed"),
+            TaskError::NotAMember(_) => (StatusCode::CONFLICT, "UserNotInService"),
             TaskError::InvalidValue(_) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidValue"),
         };
         ApiError::new(status, code, message)

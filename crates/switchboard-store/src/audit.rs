@@ -40,7 +40,9 @@ pub fn audit_events(events: &[Event], capacity: usize) -> Vec<String> {
                     ));
                 }
             }
-            EventKind::TaskQueued { task, .. } | EventKind::TaskTerminated { task, .. } => {
+            EventKind::TaskQueued { task, .. }
+            | EventKind::TaskTerminated { task, .. }
+            | EventKind::TaskRescheduled { task, .. } => {
                 if let Some(agent) = holder.remove(task) {
                     held.entry(agent).or_default().remove(task);
                 }

@@ -3,6 +3,7 @@
 //! Every command takes the caller's `now`, first fires the timers due by then, applies the change, routes what
 //! the change made routable, and leaves the resulting events in the outbox (`drain_events`).
 
+mod claims;
 mod consultation;
 mod routing;
 mod snapshot;
@@ -507,6 +508,8 @@ pub struct Engine {
     task_attributes: FxHashMap<TaskIdx, Box<[(String, String)]>>,
     /// Consultative calls of the few tasks that have one, by task.
     consultations: FxHashMap<TaskIdx, Consultation>,
+    /// Claims (`claims.rs`): tasks an agent took from a list, by task.
+    claims: FxHashMap<TaskIdx, AgentIdx>,
     n_live_tasks: usize,
     /// Live tasks under their earliest deadline other than their lifetime.
     task_timers: BTreeSet<(Time, TaskIdx)>,
@@ -550,6 +553,7 @@ impl Engine {
             task_by_number: FxHashMap::default(),
             task_attributes: FxHashMap::default(),
             consultations: FxHashMap::default(),
+            claims: FxHashMap::default(),
             n_live_tasks: 0,
             task_timers: BTreeSet::new(),
             lifetimes: LifetimeQueue::default(),
@@ -928,6 +932,7 @@ impl Engine {
             .iter()
             .map(|m| m.service)
             .collect();
+        self.release_claims_of(agent_idx);
         for service_idx in services {
             self.leave_service(agent_idx, service_idx);
         }
@@ -1160,6 +1165,7 @@ impl Engine {
         if had_line {
             self.emit(EventKind::AgentLoggedOut { agent: agent_id });
         }
+        self.release_claims_of(agent_idx);
         self.apply_presence(agent_idx, Presence::Offline);
     }
 
@@ -1430,13 +1436,30 @@ impl Engine {
             TaskStatus::Established | TaskStatus::OnHold => {
                 return Err(TaskError::AlreadyEstablished)
             }
-            TaskStatus::Waiting => {
+            status @ (TaskStatus::Waiting | TaskStatus::Scheduled) => {
                 let Some(agent_idx) = named else {
-                    return Err(TaskError::NotOffered(TaskStatus::Waiting));
+                    return Err(TaskError::NotOffered(status));
                 };
+                if self.task(task_idx).kind == TaskKind::Block {
+                    return Err(TaskError::WrongKind("a block task is never offered"));
+                }
+                if let Some(&holder) = self.claims.get(&task_idx) {
+                    if holder != agent_idx {
+                        return Err(TaskError::ClaimedByAnotherAgent(self.agent(holder).id));
+                    }
+                }
                 let channel = self.task(task_idx).kind.channel();
                 if !self.has_capacity(agent_idx, channel) {
                     return Err(TaskError::NoCapacity(self.agent(agent_idx).id));
+                }
+                // A claim is consumed: the task now has its agent.
+                self.claims.remove(&task_idx);
+                if status == TaskStatus::Scheduled {
+                    // Started ahead of its due time (a callback an agent picked from its list).
+                    let now = self.now;
+                    let task = self.task_mut(task_idx);
+                    task.not_before = None;
+                    task.queue_started = now;
                 }
                 // The task leaves its queue first: left there, it would still be counted as waiting and could be
                 // offered to a second agent while this one handles it.
@@ -2077,6 +2100,7 @@ impl Engine {
         if self.consultations.contains_key(&task_idx) {
             self.end_consultation(task_idx, ConsultationEnd::TaskEnded);
         }
+        self.claims.remove(&task_idx);
         let now = self.now;
         let required_traits = self.task_traits(self.task(task_idx)).to_vec();
         let task = self.task_mut(task_idx);

@@ -448,6 +448,10 @@ impl Engine {
     /// The chosen agent may have just become free in the same command (an offer withdrawn from it, say) while an
     /// older or more urgent task it may take is waiting; that task goes first, and this one looks again.
     pub(super) fn route_or_place(&mut self, task_idx: TaskIdx) {
+        if self.is_claimed(task_idx) {
+            self.place_waiting(task_idx);
+            return;
+        }
         loop {
             let Some((agent_idx, selection)) = self.pick_agent(task_idx) else {
                 self.place_waiting(task_idx);
@@ -470,12 +474,13 @@ impl Engine {
     /// Puts a task (status waiting) into its queue: routable, restricted (personal queues) or parked.
     pub(super) fn place_waiting(&mut self, task_idx: TaskIdx) {
         let restricted = self.restricted_candidates(task_idx);
+        let claimed = self.is_claimed(task_idx);
         let task = self.task(task_idx);
         debug_assert_eq!(task.location, Location::Nowhere);
         let (rank, service_idx, class, priority) =
             (task.rank, task.service, task.class, task.priority());
         let declined = !task.declined.is_empty();
-        let location = if !task.distribute {
+        let location = if !task.distribute || claimed {
             Location::Parked
         } else if let Some(candidates) = restricted {
             for agent_idx in candidates {

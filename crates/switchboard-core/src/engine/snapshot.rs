@@ -154,6 +154,9 @@ pub struct TaskSnapshot {
     /// The task's consultative call, if it has one.
     #[cfg_attr(feature = "serde", serde(default))]
     pub consultation: Option<Consultation>,
+    /// The agent that claimed the task, if any.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub claimed_by: Option<AgentId>,
     pub not_before: Option<Time>,
     pub declined: Vec<AgentId>,
     pub created: Time,
@@ -285,6 +288,10 @@ impl Engine {
                         context: task.context.to_vec(),
                         attributes: self.task_attributes(slot_idx as u32).to_vec(),
                         consultation: self.consultations.get(&(slot_idx as u32)).cloned(),
+                        claimed_by: self
+                            .claims
+                            .get(&(slot_idx as u32))
+                            .map(|&a| self.agent(a).id),
                         not_before: task.not_before,
                         declined: task
                             .declined
@@ -517,6 +524,10 @@ impl Engine {
                     engine.agent_mut(agent_idx).n_consultations += 1;
                 }
                 engine.consultations.insert(task_idx, consultation);
+            }
+            if let Some(agent_id) = task.claimed_by {
+                let agent_idx = agent_idx_of(&engine, agent_id)?;
+                engine.claims.insert(task_idx, agent_idx);
             }
             engine.task_index.insert(state.id, task_idx);
             if let Some(external) = &state.external_id {

@@ -144,6 +144,8 @@ pub struct ServiceInfo {
 pub enum Ineligibility {
     /// The task is not distributed by the engine (`DistributeToAgent` false).
     NotDistributed,
+    /// An agent claimed the task from a list; it is offered to nobody until released.
+    ClaimedBy(AgentId),
     /// The task is reserved for another agent until the given time.
     ReservedForAnother {
         /// The agent it is reserved for.
@@ -505,6 +507,9 @@ impl Engine {
         if !task.distribute {
             return Some(Ineligibility::NotDistributed);
         }
+        if let Some(&holder) = self.claims.get(&task_idx) {
+            return Some(Ineligibility::ClaimedBy(self.agent(holder).id));
+        }
         if let Some(candidates) = self.restricted_candidates(task_idx) {
             if !candidates.contains(&agent_idx) {
                 return Some(match task.reserved() {
@@ -620,7 +625,7 @@ impl Engine {
         self.services.iter().flatten().all(|service| {
             service.waiting.values().all(|&task_idx| {
                 let task = self.task(task_idx);
-                !task.distribute || {
+                !task.distribute || self.claims.contains_key(&task_idx) || {
                     let mut candidates: Vec<AgentIdx> = service.members.iter().copied().collect();
                     candidates.extend(task.preferred.iter().copied());
                     candidates
