@@ -57,6 +57,8 @@ pub struct Configuration {
     /// Puzzel access points, each identified by its `Name`: the `To` addresses of requests and the services
     /// (id or SIP URI, listed above or already there) they queue in.
     pub access_points: Vec<AccessPointDto>,
+    /// Preferred periods of callbacks (xuc callback lists), each identified by its `Name`.
+    pub callback_periods: Vec<crate::xuc::callbacks::CallbackPeriodDto>,
 }
 
 /// What applying a configuration did.
@@ -201,6 +203,14 @@ pub async fn apply(
     }
     for point in config.access_points {
         let (_, changed) = apply_access_point(state, tenant, point).await?;
+        if changed {
+            report.directory_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    for period in config.callback_periods {
+        let (_, changed) = crate::xuc::callbacks::apply_period(state, tenant, period).await?;
         if changed {
             report.directory_changed += 1;
         } else {

@@ -4,6 +4,7 @@
 //! one; `GET /xuc/api/2.0/cti?token=..` upgrades to the websocket, where `session` runs the conversation. CTI
 //! credentials are provisioned over `/v2.0/users/{user}/cti` (an extension) and kept by `credentials`.
 
+pub mod callbacks;
 pub mod credentials;
 mod messages;
 mod session;
@@ -127,6 +128,37 @@ pub fn endpoints() -> Vec<Endpoint> {
             get(websocket),
         )
         .query("token", "a token from /xuc/api/2.0/auth/login"),
+        Endpoint::new(
+            Method::GET,
+            "/v2.0/callbackperiods",
+            "Configuration",
+            "The preferred periods of callbacks (xuc callback lists): name, window of the day (UTC), default",
+            &[Role::ServiceReadonly, Role::Configuration],
+            Answer::Json(schema_of::<Vec<callbacks::CallbackPeriodDto>>),
+            get(callbacks::list_periods),
+        )
+        .extension(),
+        Endpoint::new(
+            Method::POST,
+            "/v2.0/callbackperiods",
+            "Configuration",
+            "Create a preferred callback period, or change the one with the same Name",
+            &[Role::Configuration],
+            Answer::Json(schema_of::<callbacks::CallbackPeriodDto>),
+            post(callbacks::upsert_period),
+        )
+        .body(schema_of::<callbacks::CallbackPeriodDto>)
+        .extension(),
+        Endpoint::new(
+            Method::DELETE,
+            "/v2.0/callbackperiods/{period}",
+            "Configuration",
+            "Remove a preferred callback period (by Name)",
+            &[Role::Configuration],
+            Answer::Empty,
+            axum::routing::delete(callbacks::delete_period),
+        )
+        .extension(),
         Endpoint::new(
             Method::GET,
             "/v2.0/users/{user}/cti",

@@ -21,6 +21,7 @@ use switchboard_core::{
 };
 use tokio::sync::mpsc;
 
+use super::callbacks::{self, Period};
 use super::credentials::{CtiProfile, CtiUser, TokenGrant};
 use super::messages::{self, message};
 use crate::hub::{Interest, Subscription};
@@ -52,6 +53,9 @@ struct Session {
     agent_stats: bool,
     /// The client asked for every agent's events it may see (supervisors, admins).
     watching_agents: bool,
+    /// After `getCallbackLists`: the client receives callback events, drawn with these preferred periods (read
+    /// again at every `getCallbackLists` and `getCallbackPreferredPeriods`).
+    callbacks: Option<Vec<Period>>,
 }
 
 /// Why the session ended.
@@ -105,6 +109,7 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         queue_stats: None,
         agent_stats: false,
         watching_agents: false,
+        callbacks: None,
     };
     session.greet();
     let mut last_heard = Instant::now();
@@ -319,6 +324,11 @@ impl Session {
                         }
                     }
                     _ => {}
+                }
+                if let Some(periods) = &self.callbacks {
+                    if let Some(text) = self.callback_event(engine, &event.kind, periods) {
+                        outgoing.push(text);
+                    }
                 }
             }
         });
@@ -570,11 +580,351 @@ impl Session {
                 spec.group = group;
                 self.agent_command(Command::UpsertAgent(spec)).await
             }
+            "getCallbackLists" => self.callback_lists().await,
+            "getCallbackPreferredPeriods" => {
+                let periods = callbacks::periods(&self.state, &self.user.tenant)
+                    .await
+                    .map_err(|e| e.message)?;
+                let list: Vec<Value> = periods.iter().map(Period::to_json).collect();
+                if self.callbacks.is_some() {
+                    self.callbacks = Some(periods);
+                }
+                self.send_message("PreferredCallbackPeriodList", Value::Array(list));
+                Ok(())
+            }
+            "takeCallback" => {
+                let task = self.callback_arg(args)?;
+                self.agent_command(Command::Claim {
+                    task,
+                    agent: Some(self.user.agent),
+                })
+                .await
+            }
+            "releaseCallback" => {
+                let task = self.callback_arg(args)?;
+                let holder = self.read(|engine| engine.claimed_by(task));
+                match holder {
+                    None => return Err("the callback is not taken".into()),
+                    Some(agent)
+                        if agent != self.user.agent && self.user.profile == CtiProfile::Agent =>
+                    {
+                        return Err("the callback was taken by another agent".into())
+                    }
+                    Some(_) => {}
+                }
+                self.agent_command(Command::Claim { task, agent: None })
+                    .await
+            }
+            "startCallback" => self.start_callback(args).await,
+            "updateCallbackTicket" => self.update_callback_ticket(args).await,
+            "findCallbackRequest" => {
+                let id = args.get("id").cloned().unwrap_or(Value::Null);
+                let request = match args.get("request") {
+                    None | Some(Value::Null) => Map::new(),
+                    Some(Value::Object(request)) => request.clone(),
+                    Some(_) => {
+                        return Err("request must be an object {filters, offset, limit}".into())
+                    }
+                };
+                let periods = callbacks::periods(&self.state, &self.user.tenant)
+                    .await
+                    .map_err(|e| e.message)?;
+                let requests: Vec<Value> = self.read(|engine| {
+                    engine
+                        .services()
+                        .into_iter()
+                        .filter(|s| self.can_see_queue(engine, *s))
+                        .flat_map(|s| {
+                            callbacks::callbacks_of(engine, s)
+                                .into_iter()
+                                .map(|task| callbacks::request(engine, &task, &periods))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect()
+                });
+                let response = callbacks::find(requests, &request)?;
+                self.send_message(
+                    "FindCallbackResponseWithId",
+                    json!({"id": id, "response": response}),
+                );
+                Ok(())
+            }
             "monitorPause" | "monitorUnpause" => Err(
                 "call recording is the telephony system's; switchboard has no recording to pause"
                     .into(),
             ),
             other => Err(format!("unknown command '{other}'")),
+        }
+    }
+
+    // ----- callbacks ------------------------------------------------------------------------------------------
+
+    /// `getCallbackLists`: every list the user may see, and from now on the callback events.
+    async fn callback_lists(&mut self) -> Result<(), String> {
+        let periods = callbacks::periods(&self.state, &self.user.tenant)
+            .await
+            .map_err(|e| e.message)?;
+        if self.user.profile == CtiProfile::Agent {
+            // An agent's lists change with other agents' work: it needs the tenant's events.
+            self.tenant
+                .hub()
+                .set_interest(&self.subscription, Interest::All);
+        }
+        let lists: Vec<Value> = self.read(|engine| {
+            engine
+                .services()
+                .into_iter()
+                .filter(|s| self.can_see_queue(engine, *s))
+                .filter_map(|s| callbacks::list_of(engine, s, &periods))
+                .collect()
+        });
+        self.callbacks = Some(periods);
+        self.send_message("CallbackLists", Value::Array(lists));
+        Ok(())
+    }
+
+    /// The callback request a command names by `uuid`: a live callback of a queue the user may see.
+    fn callback_arg(&self, args: &Map<String, Value>) -> Result<TaskId, String> {
+        let uuid = match string_arg(args, "uuid")? {
+            Arg::Value(uuid) => uuid,
+            Arg::Missing => return Err("uuid is missing".into()),
+        };
+        let task = uuid::Uuid::parse_str(&uuid)
+            .map(TaskId)
+            .map_err(|_| format!("uuid '{uuid}' is not a callback request id"))?;
+        let visible = self.read(|engine| {
+            engine
+                .task_info(task)
+                .filter(|t| t.kind == TaskKind::Callback)
+                .is_some_and(|t| self.can_see_queue(engine, t.service))
+        });
+        if !visible {
+            return Err(format!("no open callback request '{uuid}' in your lists"));
+        }
+        Ok(task)
+    }
+
+    /// Whether this user may work the request: it took it or handles it (an admin or supervisor may too).
+    fn works_on(&self, task: TaskId) -> bool {
+        self.user.profile != CtiProfile::Agent
+            || self.read(|engine| {
+                engine.claimed_by(task) == Some(self.user.agent)
+                    || engine.task_info(task).and_then(|t| t.agent) == Some(self.user.agent)
+            })
+    }
+
+    /// `startCallback`: the agent calls the customer now. The task is established with the agent (ahead of
+    /// routing; a claim by another agent refuses it) and gets a ticket.
+    async fn start_callback(&self, args: &Map<String, Value>) -> Result<(), String> {
+        let task = self.callback_arg(args)?;
+        let number = match string_arg(args, "number")? {
+            Arg::Value(n) if !n.trim().is_empty() => Some(n),
+            _ => match string_arg(args, "phoneNumber")? {
+                Arg::Value(n) if !n.trim().is_empty() => Some(n),
+                _ => None,
+            },
+        };
+        let (status, holder, target) = self.read(|engine| {
+            let info = engine.task_info(task);
+            (
+                info.as_ref().map(|t| t.status),
+                info.as_ref().and_then(|t| t.agent),
+                info.as_ref().map(|t| {
+                    t.attributes
+                        .iter()
+                        .find(|(n, _)| n == "Target")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| t.customer.clone())
+                }),
+            )
+        });
+        let number = number.or(target).unwrap_or_default();
+        let already_mine = holder == Some(self.user.agent)
+            && matches!(status, Some(TaskStatus::Established | TaskStatus::OnHold));
+        if !already_mine {
+            self.agent_command(Command::Establish {
+                task,
+                agent: Some(self.user.agent),
+            })
+            .await?;
+            // The engine refused (an error was sent) or someone else has it.
+            if self.read(|engine| engine.task_info(task).and_then(|t| t.agent))
+                != Some(self.user.agent)
+            {
+                return Ok(());
+            }
+        }
+        self.agent_command(Command::SetAttributes {
+            task,
+            attributes: vec![
+                ("TicketUuid".into(), uuid::Uuid::new_v4().to_string()),
+                ("DialedNumber".into(), number),
+            ],
+        })
+        .await
+    }
+
+    /// `updateCallbackTicket`: the outcome of a call. `Callback` (or a new due date or period) reschedules the
+    /// request; `NoAnswer` counts a retry and reschedules it after `SecondsBetweenRetries` (closing it once
+    /// `MaxRetries` retries are used up); any other status closes it.
+    async fn update_callback_ticket(&self, args: &Map<String, Value>) -> Result<(), String> {
+        let task = self.callback_arg(args)?;
+        if !self.works_on(task) {
+            return Err("take the callback before updating its ticket".into());
+        }
+        let status = match string_arg(args, "status")? {
+            Arg::Value(s) => s,
+            Arg::Missing => return Err("status is missing".into()),
+        };
+        const STATUSES: [&str; 5] = ["NoAnswer", "Answered", "Fax", "Email", "Callback"];
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(format!(
+                "status '{status}' is not one of {}",
+                STATUSES.join(", ")
+            ));
+        }
+        let comment = match string_arg(args, "comment")? {
+            Arg::Value(c) => c,
+            Arg::Missing => match string_arg(args, "description")? {
+                Arg::Value(c) => c,
+                Arg::Missing => String::new(),
+            },
+        };
+        let date = match string_arg(args, "dueDate")? {
+            Arg::Value(d) if !d.trim().is_empty() => Some(
+                crate::lucs::callbacks::parse_due_date(&d)
+                    .ok_or(format!("dueDate '{d}' is not YYYY-MM-DD"))?,
+            ),
+            _ => None,
+        };
+        let periods = callbacks::periods(&self.state, &self.user.tenant)
+            .await
+            .map_err(|e| e.message)?;
+        let period = match string_arg(args, "periodUuid")? {
+            Arg::Value(uuid) if !uuid.trim().is_empty() => Some(
+                periods
+                    .iter()
+                    .find(|p| p.uuid == uuid)
+                    .cloned()
+                    .ok_or(format!("no preferred period '{uuid}'"))?,
+            ),
+            _ => None,
+        };
+        let now = self.now();
+        let Some(info) = self.read(|engine| engine.task_info(task)) else {
+            return Err("the callback request ended".into());
+        };
+        let number = |name: &str| {
+            info.attributes
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.parse::<i64>().ok())
+        };
+        let mut attributes = vec![
+            ("TicketStatus".to_string(), status.clone()),
+            ("TicketComment".to_string(), comment),
+        ];
+        let retries = number("RetryCount").unwrap_or(0) + i64::from(status == "NoAnswer");
+        if status == "NoAnswer" {
+            attributes.push(("RetryCount".into(), retries.to_string()));
+        }
+        let reschedule = status == "Callback"
+            || (status == "NoAnswer" && number("MaxRetries").is_none_or(|max| retries <= max));
+        let due = if !reschedule {
+            None
+        } else if date.is_some() || period.is_some() {
+            let period = period.as_ref().or_else(|| {
+                let current = info
+                    .attributes
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == "PreferredPeriod")
+                    .map(|(_, v)| v.clone());
+                current.and_then(|uuid| periods.iter().find(|p| p.uuid == uuid))
+            });
+            Some(callbacks::reschedule_time(
+                now,
+                date,
+                callbacks::current_due(&info),
+                period,
+            ))
+        } else if status == "Callback" {
+            return Err("status Callback needs a dueDate or a periodUuid".into());
+        } else {
+            let wait = number("SecondsBetweenRetries").unwrap_or(0).max(0);
+            Some(now.plus(switchboard_core::Span::from_secs(wait)))
+        };
+        if let Some(due) = due {
+            if let Some(period) = &period {
+                attributes.push(("PreferredPeriod".into(), period.uuid.clone()));
+            }
+            attributes.push(("DueDate".into(), callbacks::date(due)));
+        }
+        self.agent_command(Command::SetAttributes { task, attributes })
+            .await?;
+        let command = match due {
+            Some(due) => Command::Reschedule { task, due },
+            None => Command::Terminate {
+                task,
+                reason: TerminationReason::Completed,
+            },
+        };
+        self.agent_command(command).await
+    }
+
+    /// The xuc message for a callback event the user may see, if the event concerns a callback.
+    fn callback_event(
+        &self,
+        engine: &Engine,
+        kind: &EventKind,
+        periods: &[Period],
+    ) -> Option<String> {
+        let visible_callback = |task: TaskId| {
+            engine
+                .task_info(task)
+                .filter(|t| t.kind == TaskKind::Callback && self.can_see_queue(engine, t.service))
+        };
+        match kind {
+            EventKind::TaskCreated { task, .. } | EventKind::TaskRescheduled { task, .. } => {
+                let info = visible_callback(*task)?;
+                Some(message(
+                    "CallbackRequestUpdated",
+                    json!({"request": callbacks::request(engine, &info, periods)}),
+                ))
+            }
+            EventKind::TaskAttributesChanged { task, attributes } => {
+                let info = visible_callback(*task)?;
+                match attributes.iter().find(|(n, _)| n == "TicketUuid") {
+                    Some((_, ticket)) => Some(message(
+                        "CallbackStarted",
+                        json!({"requestUuid": task.to_string(), "ticketUuid": ticket}),
+                    )),
+                    None => Some(message(
+                        "CallbackRequestUpdated",
+                        json!({"request": callbacks::request(engine, &info, periods)}),
+                    )),
+                }
+            }
+            EventKind::TaskClaimed { task, agent } => {
+                visible_callback(*task)?;
+                let number = engine.agent_info(*agent).map(|a| a.number);
+                Some(message(
+                    "CallbackTaken",
+                    json!({"uuid": task.to_string(), "agentId": number}),
+                ))
+            }
+            EventKind::TaskClaimReleased { task } => {
+                visible_callback(*task)?;
+                Some(message(
+                    "CallbackReleased",
+                    json!({"uuid": task.to_string()}),
+                ))
+            }
+            EventKind::TaskTerminated { task, record, .. } => (record.kind == TaskKind::Callback
+                && self.can_see_queue(engine, record.service))
+            .then(|| message("CallbackClotured", json!({"uuid": task.to_string()}))),
+            _ => None,
         }
     }
 

@@ -603,3 +603,260 @@ async fn a_slow_consumer_is_cut_off_and_others_carry_on() {
         Some("too slow: the client did not read its messages")
     );
 }
+
+/// Callback lists end to end: callbacks created over REST appear in the agent's lists; taking one keeps routing
+/// away from it; releasing it lets routing offer it; starting it puts the agent on the call with a ticket;
+/// NoAnswer counts a retry and reschedules it (and closes it once the retries are used up); Callback with a date
+/// and a preferred period reschedules it; the REST API sees every change.
+#[tokio::test]
+async fn callbacks_end_to_end() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let anna_id = cti_user(&app, "anna", &service, "1001", json!({})).await;
+    cti_user(&app, "ben", &service, "1002", json!({})).await;
+    let anna_number = agent_number(&app, &anna_id).await;
+    let (status, afternoon) = app
+        .post(
+            "/v2.0/callbackperiods",
+            json!({"Name": "Afternoon", "PeriodStart": "14:00", "PeriodEnd": "17:00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{afternoon}");
+    let (status, body) = app
+        .post(
+            "/v2.0/callbackperiods",
+            json!({"Name": "Night", "PeriodStart": "23:00", "PeriodEnd": "01:00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = app.get("/v2.0/callbackperiods").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body[0]["Name"], "Afternoon", "{body}");
+
+    // anna works callbacks while paused, so routing offers her nothing by itself.
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    anna.command("agentLogin", json!({"agentphonenumber": "1001"}))
+        .await;
+    anna.until("AgentStateEvent", Some("AgentReady")).await;
+    anna.command("pauseAgent", json!({"reason": "callbacks"}))
+        .await;
+    anna.until("AgentStateEvent", Some("AgentOnPause")).await;
+
+    let (status, first) = app
+        .post(
+            "/v1.0/callbacks",
+            json!({"Target": "+41790000001", "ServiceId": service, "SecondsBetweenRetries": 300,
+                   "MaxRetries": 1, "Priority": "Normal", "Description": "invoice question",
+                   "ContextParameters": [{"Name": "FirstName", "Value": "Alice"},
+                                         {"Name": "LastName", "Value": "O'Neill"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let first = first.as_str().unwrap().to_string();
+
+    anna.command("getCallbackLists", json!({})).await;
+    let lists = anna.until("CallbackLists", None).await;
+    let list = lists
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["uuid"] == service.as_str())
+        .expect("a list for the service");
+    let request = &list["callbacks"][0];
+    assert_eq!(request["uuid"], first.as_str());
+    assert_eq!(request["listUuid"], service.as_str());
+    assert_eq!(request["phoneNumber"], "+41790000001");
+    assert_eq!(request["firstName"], "Alice");
+    assert_eq!(request["lastName"], "O'Neill");
+    assert_eq!(request["description"], "invoice question");
+    assert_eq!(request["agentId"], Value::Null);
+    assert_eq!(request["dueDate"], "2019-06-27");
+    assert_eq!(request["preferredPeriod"]["name"], "Afternoon");
+
+    // A callback created now reaches the open list at once.
+    let (_, second) = app
+        .post(
+            "/v1.0/callbacks",
+            json!({"Target": "+41790000002", "ServiceId": service, "SecondsBetweenRetries": 60,
+                   "Priority": "Normal"}),
+        )
+        .await;
+    let second = second.as_str().unwrap().to_string();
+    let updated = anna.until("CallbackRequestUpdated", None).await;
+    assert_eq!(updated["request"]["uuid"], second.as_str());
+
+    // anna takes the first; ben, ready, is offered the second but not the taken one.
+    anna.command("takeCallback", json!({"uuid": first})).await;
+    let taken = anna.until("CallbackTaken", None).await;
+    assert_eq!(taken["uuid"], first.as_str());
+    assert_eq!(taken["agentId"], anna_number);
+    let mut ben = Cti::connect(&app, "ben", "secret-password").await;
+    ben.command("agentLogin", json!({"agentphonenumber": "1002"}))
+        .await;
+    let sheet = ben.until("Sheet", None).await;
+    assert!(sheet.to_string().contains(&second), "{sheet}");
+    ben.command("takeCallback", json!({"uuid": first})).await;
+    let refused = ben.until("Error", None).await;
+    assert!(refused.to_string().contains("claimed"), "{refused}");
+    ben.command(
+        "updateCallbackTicket",
+        json!({"uuid": first, "status": "Answered"}),
+    )
+    .await;
+    let refused = ben.until("Error", None).await;
+    assert!(
+        refused.to_string().contains("take the callback"),
+        "{refused}"
+    );
+    ben.command("decline", json!({})).await;
+    ben.until("AgentStateEvent", Some("AgentReady")).await;
+
+    // Released, the first is routed at once: ben gets it, declines it, and anna takes it again.
+    anna.command("releaseCallback", json!({"uuid": first}))
+        .await;
+    anna.until("CallbackReleased", None).await;
+    let sheet = ben.until("Sheet", None).await;
+    assert!(sheet.to_string().contains(&first), "{sheet}");
+    ben.command("decline", json!({})).await;
+    ben.until("AgentStateEvent", Some("AgentReady")).await;
+    anna.command("takeCallback", json!({"uuid": first})).await;
+    anna.until("CallbackTaken", None).await;
+
+    // Start: anna is on the call with a ticket.
+    anna.command(
+        "startCallback",
+        json!({"uuid": first, "number": "+41790000009"}),
+    )
+    .await;
+    anna.until("AgentStateEvent", Some("AgentOnCall")).await;
+    let started = anna.until("CallbackStarted", None).await;
+    assert_eq!(started["requestUuid"], first.as_str());
+    assert!(started["ticketUuid"]
+        .as_str()
+        .is_some_and(|t| t.len() == 36));
+    let (_, shown) = app.get(&format!("/v1.0/callbacks/{first}")).await;
+    assert_eq!(shown["State"], "Processing");
+
+    // No answer: a retry is counted and the callback waits SecondsBetweenRetries.
+    anna.command(
+        "updateCallbackTicket",
+        json!({"uuid": first, "status": "NoAnswer", "comment": "voicemail"}),
+    )
+    .await;
+    let updated = anna.until("CallbackRequestUpdated", None).await;
+    assert_eq!(updated["request"]["uuid"], first.as_str());
+    let (_, shown) = app.get(&format!("/v1.0/callbacks/{first}")).await;
+    assert_eq!(shown["State"], "Pending", "{shown}");
+    assert_eq!(shown["RetryCount"], 1);
+
+    // Due again after 300 s: ben (who declined it before) is offered it as a new entry, answers, no answer again:
+    // MaxRetries is used up and the request is closed.
+    app.advance(300).await;
+    let sheet = ben.until("Sheet", None).await;
+    assert!(sheet.to_string().contains(&first), "{sheet}");
+    ben.command("answer", json!({})).await;
+    ben.until("AgentStateEvent", Some("AgentOnCall")).await;
+    ben.command(
+        "updateCallbackTicket",
+        json!({"uuid": first, "status": "NoAnswer"}),
+    )
+    .await;
+    let closed = anna.until("CallbackClotured", None).await;
+    assert_eq!(closed["uuid"], first.as_str());
+    let (_, shown) = app.get(&format!("/v1.0/callbacks/{first}")).await;
+    assert_eq!(shown["State"], "Terminated");
+    assert_eq!(shown["RetryCount"], 2);
+
+    // Callback with a date and a period: rescheduled to that day's window.
+    anna.command("takeCallback", json!({"uuid": second})).await;
+    anna.until("CallbackTaken", None).await;
+    anna.command(
+        "updateCallbackTicket",
+        json!({"uuid": second, "status": "Callback", "dueDate": "2019-06-28",
+               "periodUuid": afternoon["Uuid"]}),
+    )
+    .await;
+    let updated = anna.until("CallbackRequestUpdated", None).await;
+    assert_eq!(updated["request"]["uuid"], second.as_str());
+    assert_eq!(updated["request"]["dueDate"], "2019-06-28");
+    assert_eq!(updated["request"]["preferredPeriod"]["name"], "Afternoon");
+    let (_, shown) = app.get(&format!("/v1.0/callbacks/{second}")).await;
+    assert_eq!(shown["State"], "Pending");
+
+    // Search and periods.
+    anna.command(
+        "findCallbackRequest",
+        json!({"id": 7, "request": {"filters": [
+            {"field": "phoneNumber", "operator": "=", "value": "+41790000002"}]}}),
+    )
+    .await;
+    let found = anna.until("FindCallbackResponseWithId", None).await;
+    assert_eq!(found["id"], 7);
+    assert_eq!(found["response"]["total"], 1);
+    assert_eq!(found["response"]["list"][0]["uuid"], second.as_str());
+    anna.command("getCallbackPreferredPeriods", json!({})).await;
+    let periods = anna.until("PreferredCallbackPeriodList", None).await;
+    assert_eq!(periods[0]["name"], "Afternoon");
+    assert_eq!(periods[0]["periodStart"], "14:00:00");
+    assert_eq!(periods[0]["default"], true);
+    anna.command(
+        "findCallbackRequest",
+        json!({"id": 8, "request": {"filters": [{"field": "secret"}]}}),
+    )
+    .await;
+    let refused = anna.until("Error", None).await;
+    assert!(refused.to_string().contains("unknown field"), "{refused}");
+}
+
+/// One engine, three views: a Puzzel e-task request rings the agent's CTI socket with its variables, the agent
+/// answers over the socket, and the LUCS API and Puzzel's RequestGet both see it connected.
+#[tokio::test]
+async fn a_puzzel_request_reaches_the_agent_socket() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    cti_user(&app, "anna", &service, "1001", json!({})).await;
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    anna.command("agentLogin", json!({"agentphonenumber": "1001"}))
+        .await;
+    anna.until("AgentStateEvent", Some("AgentReady")).await;
+
+    let data = json!({"From": "alice@example.com", "To": "sip:smoky.businesss@dev.local",
+                      "Subject": "Order 42", "VipScore": 5,
+                      "variables": [{"name": "OrderId", "value": "42"}]});
+    let reply = app
+        .client
+        .post(format!("{}/default/requests", app.base))
+        .bearer_auth(crate::ADMIN_KEY)
+        .json(&json!({"data": data.to_string(), "type": "mail", "version": "1.0"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(reply.status(), StatusCode::OK);
+    let reply: Value = reply.json().await.expect("JSON");
+    let request_id = reply["result"].as_u64().expect("request id");
+
+    let sheet = anna.until("Sheet", None).await;
+    let text = sheet.to_string();
+    assert!(text.contains("alice@example.com"), "{sheet}");
+    assert!(text.contains("OrderId") && text.contains("42"), "{sheet}");
+    anna.command("answer", json!({})).await;
+    anna.until("AgentStateEvent", Some("AgentOnCall")).await;
+
+    let (status, tasks) = app.get(&format!("/v1.0/services/{service}/tasks")).await;
+    assert_eq!(status, StatusCode::OK, "{tasks}");
+    assert!(
+        tasks.to_string().contains("Established"),
+        "LUCS sees the task connected: {tasks}"
+    );
+    let got: Value = app
+        .client
+        .get(format!("{}/default/requests/{request_id}", app.base))
+        .bearer_auth(crate::ADMIN_KEY)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(got["result"]["status"], "Connected", "{got}");
+}
