@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use switchboard_core::{AgentId, Event, EventKind};
 use tokio::sync::mpsc;
 
+use crate::stats::Statistics;
+
 /// A batch of events as delivered to subscribers.
 pub type Batch = Arc<[Event]>;
 
@@ -50,6 +52,9 @@ struct HubState {
 #[derive(Default)]
 pub struct Hub {
     state: Mutex<HubState>,
+    /// The day's statistics, fed with every batch in order before it is published (so a subscriber that reads
+    /// them after receiving a batch sees its effect).
+    statistics: Mutex<Statistics>,
 }
 
 /// A subscription; dropping it unsubscribes.
@@ -67,6 +72,19 @@ impl Drop for Subscription {
 }
 
 impl Hub {
+    /// A hub whose statistics start from `statistics` (recovered from the day's stored events).
+    pub fn with_statistics(statistics: Statistics) -> Hub {
+        Hub {
+            state: Mutex::default(),
+            statistics: Mutex::new(statistics),
+        }
+    }
+
+    /// Reads the tenant's statistics of the day.
+    pub fn statistics<T>(&self, f: impl FnOnce(&Statistics) -> T) -> T {
+        f(&self.statistics.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// A ticket for an execution about to be applied; call it under the journal lock, so that tickets follow the
     /// engine's order, and always `complete` it.
     pub fn ticket(&self) -> u64 {
@@ -88,6 +106,12 @@ impl Hub {
             };
             state.next_to_publish += 1;
             if !events.is_empty() {
+                {
+                    let mut statistics = self.statistics.lock().unwrap_or_else(|e| e.into_inner());
+                    for event in &events {
+                        statistics.observe(event);
+                    }
+                }
                 publish(&mut state, events);
             }
         }

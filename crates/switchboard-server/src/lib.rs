@@ -19,6 +19,7 @@ pub mod lucs;
 pub mod metrics;
 pub mod openapi;
 pub mod puzzel;
+pub mod stats;
 pub mod xuc;
 
 use std::collections::HashMap;
@@ -304,14 +305,49 @@ impl AppState {
         // Sessions did not survive the restart: CTI agents are logged out, ringing offers go back to the queue.
         let execution = journal.execute(self.store(), self.now(), Command::RecoverSessions)?;
         execution.durable.wait_blocking()?;
+        let statistics = self.recover_statistics(name, journal.engine())?;
         let handle = Arc::new(TenantHandle {
             name: name.to_string(),
             journal: Mutex::new(journal),
             wake: Notify::new(),
-            hub: Arc::new(hub::Hub::default()),
+            hub: Arc::new(hub::Hub::with_statistics(statistics)),
         });
         tenants.insert(name.to_string(), handle.clone());
         Ok(handle)
+    }
+
+    /// The day's statistics of a tenant being opened, from its stored events since midnight UTC (found by
+    /// bisecting the sequence numbers: event times grow with them).
+    fn recover_statistics(
+        &self,
+        name: &str,
+        engine: &Engine,
+    ) -> Result<stats::Statistics, StoreError> {
+        let now = self.now();
+        let midnight = stats::Statistics::midnight(now);
+        let store = self.store();
+        let (mut low, mut high) = (0u64, engine.last_event_seq());
+        // The first sequence number whose event is at or after midnight is in (low, high].
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            match store.events_after(name, middle - 1, 1)?.first() {
+                Some(event) if event.at < midnight => low = event.seq.max(middle),
+                _ => high = middle,
+            }
+        }
+        let mut statistics = stats::Statistics::begin(now);
+        let mut after = low;
+        loop {
+            let page = store.events_after(name, after, 10_000)?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.seq;
+            for event in page.iter().filter(|e| e.at >= midnight) {
+                statistics.observe(event);
+            }
+        }
+        Ok(statistics.settle(engine))
     }
 
     /// The tenant's handle, opening (recovering) it on first use, for example when a key was created for a new

@@ -279,6 +279,12 @@ impl Session {
                             continue;
                         };
                         let own = *agent == self.user.agent;
+                        if self.agent_stats && self.can_see_agent(&info) {
+                            outgoing.push(message(
+                                "AgentStatistics",
+                                agent_statistics(&self.tenant, &info, now),
+                            ));
+                        }
                         if (own || self.watching_agents) && self.can_see_agent(&info) {
                             let mut body = messages::agent_state(engine, &info, now);
                             body["name"] = json!(state.xuc_name());
@@ -353,7 +359,10 @@ impl Session {
                 .filter(|service| self.can_see_queue(engine, *service))
                 .filter_map(|service| {
                     let info = engine.service_info(service)?;
-                    Some((info.number, queue_counters(engine, service, now)))
+                    Some((
+                        info.number,
+                        queue_counters(engine, &self.tenant, service, now),
+                    ))
                 })
                 .collect()
         });
@@ -502,7 +511,7 @@ impl Session {
                 let (number, counters) = self.read(|engine| {
                     (
                         engine.service_info(service).map(|s| s.number).unwrap_or(0),
-                        queue_counters(engine, service, now),
+                        queue_counters(engine, &self.tenant, service, now),
                     )
                 });
                 let counters: Vec<Value> = counters
@@ -524,7 +533,7 @@ impl Session {
                         .into_iter()
                         .filter_map(|a| engine.agent_info(a))
                         .filter(|info| self.can_see_agent(info))
-                        .map(|info| agent_statistics(&info, now))
+                        .map(|info| agent_statistics(&self.tenant, &info, now))
                         .collect()
                 });
                 for body in stats {
@@ -1167,7 +1176,12 @@ fn int_arg(args: &Map<String, Value>, key: &str) -> Result<Arg<i64>, String> {
 }
 
 /// The live counters of a queue (PROTOCOLS.md): the ones the engine knows now.
-fn queue_counters(engine: &Engine, service: ServiceId, now: Time) -> Vec<(&'static str, Value)> {
+fn queue_counters(
+    engine: &Engine,
+    tenant: &TenantHandle,
+    service: ServiceId,
+    now: Time,
+) -> Vec<(&'static str, Value)> {
     let Some(info) = engine.service_info(service) else {
         return Vec::new();
     };
@@ -1184,7 +1198,11 @@ fn queue_counters(engine: &Engine, service: ServiceId, now: Time) -> Vec<(&'stat
         .map(|t| (now.as_micros() - t.queue_started.as_micros()).max(0) / 1_000_000)
         .max()
         .unwrap_or(0);
-    vec![
+    let mut counters = tenant
+        .hub()
+        .statistics(|stats| stats.queue(service, now))
+        .counters();
+    counters.extend([
         ("WaitingCalls", json!(info.n_waiting)),
         ("LongestWaitingTime", json!(longest)),
         ("AvailableAgents", json!(info.n_available)),
@@ -1202,16 +1220,46 @@ fn queue_counters(engine: &Engine, service: ServiceId, now: Time) -> Vec<(&'stat
                 .filter(|a| a.state != AgentState::LoggedOut)
                 .count()),
         ),
-    ]
+    ]);
+    counters
 }
 
-fn agent_statistics(info: &AgentInfo, now: Time) -> Value {
+/// An agent's statistics of the day (seed 004), with its current state added.
+fn agent_statistics(tenant: &TenantHandle, info: &AgentInfo, now: Time) -> Value {
     let in_state = (now.as_micros() - info.state_since.as_micros()).max(0) / 1_000_000;
+    let totals = tenant
+        .hub()
+        .statistics(|stats| stats.agent(info.spec.id, now));
+    let (ready, paused, wrapup) = totals.seconds(now);
+    let time = |t: Option<Time>| t.map(iso_time).map(Value::String).unwrap_or(Value::Null);
     json!({
         "id": info.number,
         "statistics": [
+            {"name": "AgentPausedTotalTime", "value": paused},
+            {"name": "AgentWrapupTotalTime", "value": wrapup},
+            {"name": "AgentReadyTotalTime", "value": ready},
+            {"name": "LoginDateTime", "value": time(totals.login)},
+            {"name": "LogoutDateTime", "value": time(totals.logout)},
             {"name": "State", "value": info.state.xuc_name()},
             {"name": "SecondsInState", "value": in_state},
         ]
     })
+}
+
+/// `2019-06-27T11:58:35.000Z`.
+fn iso_time(time: Time) -> String {
+    let micros = time.as_micros();
+    let (days, rem) = (
+        micros.div_euclid(86_400_000_000),
+        micros.rem_euclid(86_400_000_000),
+    );
+    let (year, month, day) = crate::lucs::dto::civil_from_days(days);
+    let seconds = rem / 1_000_000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        rem % 1_000_000 / 1000
+    )
 }

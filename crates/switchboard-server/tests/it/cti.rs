@@ -860,3 +860,142 @@ async fn a_puzzel_request_reaches_the_agent_socket() {
         .expect("JSON");
     assert_eq!(got["result"]["status"], "Connected", "{got}");
 }
+
+/// The counters of one QueueStatistics message, by name.
+fn counters(message: &Value) -> std::collections::HashMap<String, Value> {
+    message["counters"]
+        .as_array()
+        .expect("counters")
+        .iter()
+        .map(|c| {
+            (
+                c["statName"].as_str().unwrap().to_string(),
+                c["value"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The day's totals: tasks entered, answered within 15 s, abandoned after 15 s, the estimated wait, and the
+/// agent's time in each state, live over the socket and again after a restart (recovered from the stored events).
+#[tokio::test]
+async fn statistics_of_the_day() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let anna_id = cti_user(&app, "anna", &service, "1001", json!({})).await;
+    cti_user(&app, "root", &service, "1009", json!({"Profile": "Admin"})).await;
+    let anna_number = agent_number(&app, &anna_id).await;
+    let mut root = Cti::connect(&app, "root", "secret-password").await;
+    root.command("subscribeToQueueStats", json!({})).await;
+    let first = root.until("QueueStatistics", None).await;
+    let all = counters(&first);
+    for name in [
+        "TotalNumberCallsEntered",
+        "TotalNumberCallsAnswered",
+        "TotalNumberCallsAbandonned",
+        "TotalNumberCallsAbandonnedAfter15",
+        "PercentageAnsweredBefore15",
+        "PercentageAbandonnedAfter15",
+        "WaitingCalls",
+        "LongestWaitingTime",
+        "EWT",
+        "AvailableAgents",
+        "TalkingAgents",
+        "LoggedAgents",
+    ] {
+        assert!(all.contains_key(name), "{name} missing from {first}");
+    }
+    let queue_id = first["queueId"].clone();
+
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    anna.command("agentLogin", json!({"agentphonenumber": "1001"}))
+        .await;
+    anna.until("AgentStateEvent", Some("AgentReady")).await;
+    anna.command("pauseAgent", json!({"reason": "brief"})).await;
+    anna.until("AgentStateEvent", Some("AgentOnPause")).await;
+
+    // One task answered after 10 s, one abandoned after 20 s.
+    let (_, answered) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "Caller": "+41790000001"}),
+        )
+        .await;
+    app.advance(10).await;
+    anna.command("unpauseAgent", json!({})).await;
+    anna.until("AgentStateEvent", Some("AgentRinging")).await;
+    anna.command("answer", json!({})).await;
+    anna.until("AgentStateEvent", Some("AgentOnCall")).await;
+    let (_, abandoned) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "Caller": "+41790000002"}),
+        )
+        .await;
+    app.advance(20).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1.0/tasks/{}/terminate", abandoned.as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = [
+        ("TotalNumberCallsEntered", json!(2)),
+        ("TotalNumberCallsAnswered", json!(1)),
+        ("TotalNumberCallsAbandonned", json!(1)),
+        ("TotalNumberCallsAbandonnedAfter15", json!(1)),
+        ("PercentageAnsweredBefore15", json!(50.0)),
+        ("PercentageAbandonnedAfter15", json!(50.0)),
+        ("EWT", json!(10)),
+    ];
+    // Changes arrive as they happen; after a barrier, the last value of each counter is the total.
+    let mut latest = all.clone();
+    for message in root.drain().await {
+        if message["msgType"] == "QueueStatistics" && message["ctiMessage"]["queueId"] == queue_id {
+            latest.extend(counters(&message["ctiMessage"]));
+        }
+    }
+    for (name, value) in &expected {
+        assert_eq!(&latest[*name], value, "{name}: {latest:?}");
+    }
+    assert!(answered.is_string());
+
+    // Agent statistics: 10 s paused so far, then 0 s ready before the offer (rang at once).
+    root.command("subscribeToAgentStats", json!({})).await;
+    let stats = loop {
+        let stats = root.until("AgentStatistics", None).await;
+        if stats["id"] == anna_number {
+            break stats;
+        }
+    };
+    let stat = |stats: &Value, name: &str| {
+        stats["statistics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(stat(&stats, "AgentPausedTotalTime"), 10, "{stats}");
+    assert_eq!(stat(&stats, "AgentReadyTotalTime"), 0, "{stats}");
+    assert_eq!(
+        stat(&stats, "LoginDateTime"),
+        "2019-06-27T11:58:35.000Z",
+        "{stats}"
+    );
+
+    // A restart recovers the day's totals from the stored events.
+    drop(root);
+    drop(anna);
+    let (_dir, db_url, clock) = app.stop().await;
+    let app = TestApp::start_on(&db_url, clock).await;
+    let mut root = Cti::connect(&app, "root", "secret-password").await;
+    root.command("getQueueStatistics", json!({"queueId": queue_id}))
+        .await;
+    let again = counters(&root.until("QueueStatistics", None).await);
+    for (name, value) in &expected {
+        assert_eq!(&again[*name], value, "{name} after a restart: {again:?}");
+    }
+}
