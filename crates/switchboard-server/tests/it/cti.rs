@@ -999,3 +999,57 @@ async fn statistics_of_the_day() {
         assert_eq!(&again[*name], value, "{name} after a restart: {again:?}");
     }
 }
+
+/// Queue membership over the socket (setAgentQueue adds or changes a penalty, removeAgentFromQueue removes), each
+/// answered by QueueMember and AgentConfig; a change of the user over REST sends AgentConfig too.
+#[tokio::test]
+async fn queues_and_configuration() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let id = cti_user(&app, "anna", &service, "1001", json!({})).await;
+    let anna_number = agent_number(&app, &id).await;
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    anna.command("getList", json!({"objectType": "queue"}))
+        .await;
+    let queues = anna.until("QueueList", None).await;
+    let queue = queues[0]["id"].clone();
+    assert_eq!(queues[0]["name"], "Business Customer Care");
+
+    anna.command("setAgentQueue", json!({"queueId": queue, "penalty": 3}))
+        .await;
+    let member = anna.until("QueueMember", None).await;
+    assert_eq!(
+        member,
+        json!({"agentId": anna_number, "queueId": queue, "penalty": 3})
+    );
+    let config = anna.until("AgentConfig", None).await;
+    assert_eq!(config["member"][0]["penalty"], 3, "{config}");
+    anna.command("getList", json!({"objectType": "queuemember"}))
+        .await;
+    let members = anna.until("QueueMemberList", None).await;
+    assert!(members.as_array().unwrap().contains(&member), "{members}");
+
+    anna.command("removeAgentFromQueue", json!({"queueId": queue}))
+        .await;
+    let member = anna.until("QueueMember", None).await;
+    assert_eq!(member["penalty"], -1);
+    let config = anna.until("AgentConfig", None).await;
+    assert_eq!(config["member"], json!([]), "{config}");
+
+    let (_, user) = app.get(&format!("/v1.0/users/{id}")).await;
+    let mut user = user;
+    user["FirstName"] = json!("Annabel");
+    let (status, body) = app.post(&format!("/v1.0/users/{id}/update"), user).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let config = anna.until("AgentConfig", None).await;
+    assert_eq!(config["firstname"], "Annabel", "{config}");
+
+    // Another agent's queues are not an agent's to change.
+    anna.command(
+        "setAgentQueue",
+        json!({"agentId": anna_number + 1000, "queueId": queue}),
+    )
+    .await;
+    let refused = anna.until("Error", None).await;
+    assert!(refused.to_string().contains("does not exist"), "{refused}");
+}
