@@ -60,6 +60,13 @@ enum Commands {
         /// Write a snapshot of a tenant after this many commands; a restart replays at most that many.
         #[arg(long, env = "SWITCHBOARD_SNAPSHOT_EVERY", default_value_t = 500_000)]
         snapshot_every: u64,
+        /// Seconds a CTI agent whose socket went away stays logged in waiting for a reconnect; after it, the
+        /// agent is logged out and an offer it held returns to the queue keeping its place.
+        #[arg(long, env = "SWITCHBOARD_CTI_LOGOUT_GRACE", default_value_t = 15)]
+        cti_logout_grace: u64,
+        /// Seconds a CTI socket may stay silent (xuc clients ping every 5 s) before it is closed.
+        #[arg(long, env = "SWITCHBOARD_CTI_SILENCE_TIMEOUT", default_value_t = 15)]
+        cti_silence_timeout: u64,
         /// A configuration file (YAML, TOML or JSON) applied to the default tenant at start.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: Option<String>,
@@ -215,16 +222,33 @@ fn main() -> ExitCode {
             log_format,
             retention_days,
             snapshot_every,
+            cti_logout_grace,
+            cti_silence_timeout,
             config,
-        } => serve(
-            listen,
-            &db,
-            admin_key,
-            log_format,
-            retention_days,
-            snapshot_every,
-            config.as_deref(),
-        ),
+        } => {
+            let server_config = ServerConfig {
+                retention: (retention_days > 0)
+                    .then(|| switchboard_core::Span::from_secs(i64::from(retention_days) * 86_400)),
+                journal: switchboard_store::JournalOptions {
+                    snapshot_every: snapshot_every.max(1),
+                    ..Default::default()
+                },
+                cti: switchboard_server::xuc::CtiConfig {
+                    logout_grace: std::time::Duration::from_secs(cti_logout_grace),
+                    silence_timeout: std::time::Duration::from_secs(cti_silence_timeout.max(1)),
+                    ..Default::default()
+                },
+                ..ServerConfig::default()
+            };
+            serve(
+                listen,
+                &db,
+                admin_key,
+                log_format,
+                server_config,
+                config.as_deref(),
+            )
+        }
         Commands::Import { file, url, key } => import(&file, &url, &key),
     };
     match result {
@@ -361,8 +385,7 @@ fn serve(
     db: &str,
     admin_key: Option<String>,
     log_format: LogFormat,
-    retention_days: u32,
-    snapshot_every: u64,
+    config: ServerConfig,
     config_file: Option<&str>,
 ) -> anyhow::Result<()> {
     let configuration = config_file
@@ -384,15 +407,6 @@ fn serve(
     let shown = StoreUrl::parse(db)?.redacted();
     let store = Arc::new(open_store(db)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let config = ServerConfig {
-        retention: (retention_days > 0)
-            .then(|| switchboard_core::Span::from_secs(i64::from(retention_days) * 86_400)),
-        journal: switchboard_store::JournalOptions {
-            snapshot_every: snapshot_every.max(1),
-            ..Default::default()
-        },
-        ..ServerConfig::default()
-    };
     let (state, created) = AppState::open(store, clock, config, admin_key.as_deref())
         .with_context(|| format!("could not recover the state from {shown}"))?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;

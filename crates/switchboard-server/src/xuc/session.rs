@@ -658,6 +658,9 @@ impl Session {
                 );
                 Ok(())
             }
+            "listenCallbackMessage" => {
+                Err("switchboard stores no voice messages for callbacks".into())
+            }
             "monitorPause" | "monitorUnpause" => Err(
                 "call recording is the telephony system's; switchboard has no recording to pause"
                     .into(),
