@@ -14,6 +14,7 @@ use switchboard_server::{AppState, ServerConfig};
 use switchboard_store::{Store, StoreUrl};
 
 mod bench;
+mod bench_cti;
 
 const DEMO: &str = include_str!("demo.txt");
 
@@ -141,6 +142,31 @@ enum BenchScenario {
         #[arg(long)]
         json: bool,
     },
+    /// Agent and supervisor CTI sockets under task load: latency from a task's creation over REST to the offer
+    /// on its agent's socket and to the AgentRinging at the supervisor watching that agent.
+    Cti {
+        /// The server.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:4444")]
+        url: String,
+        /// An admin API key (it provisions users, CTI credentials and a service).
+        #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+        key: String,
+        /// Agent sockets.
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        /// Supervisor sockets, each watching one agent group (agents are spread over the groups).
+        #[arg(long, default_value_t = 10)]
+        supervisors: usize,
+        /// Tasks per second offered.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +234,30 @@ fn main() -> ExitCode {
                     duration: std::time::Duration::from_secs(duration),
                     connections,
                     service,
+                    json,
+                }))
+            }),
+        Commands::Bench {
+            scenario:
+                BenchScenario::Cti {
+                    url,
+                    key,
+                    agents,
+                    supervisors,
+                    rate,
+                    duration,
+                    json,
+                },
+        } => tokio::runtime::Runtime::new()
+            .context("could not start the async runtime")
+            .and_then(|runtime| {
+                runtime.block_on(bench_cti::cti(bench_cti::Cti {
+                    url,
+                    key,
+                    agents,
+                    supervisors,
+                    rate,
+                    duration: std::time::Duration::from_secs(duration),
                     json,
                 }))
             }),
