@@ -70,11 +70,32 @@ where
         .await
 }
 
-/// Creates (or finds) a user with CTI credentials; returns its login token.
+/// Creates (or finds) a user with CTI credentials; returns its login token. Every step is idempotent, so a
+/// connection the server closed (keep-alive races) is retried.
 async fn cti_user(
     client: &reqwest::Client,
     run: &Cti,
     name: String,
+    credentials: Value,
+) -> anyhow::Result<String> {
+    let mut attempt = 0;
+    loop {
+        match cti_user_once(client, run, &name, credentials.clone()).await {
+            Ok(token) => return Ok(token),
+            Err(error) if attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "retrying the setup of {name}");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn cti_user_once(
+    client: &reqwest::Client,
+    run: &Cti,
+    name: &str,
     credentials: Value,
 ) -> anyhow::Result<String> {
     let base = run.url.trim_end_matches('/');
