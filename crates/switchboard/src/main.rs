@@ -63,6 +63,16 @@ enum Commands {
         /// A configuration file (YAML, TOML or JSON) applied to the default tenant at start.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: Option<String>,
+        /// Seconds a webhook receiver has to answer a delivery.
+        #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+        webhook_timeout_secs: u64,
+        /// Minutes a webhook subscription may keep failing before it is paused.
+        #[arg(
+            long,
+            env = "SWITCHBOARD_WEBHOOK_PAUSE_AFTER_MINUTES",
+            default_value_t = 1440
+        )]
+        webhook_pause_after_minutes: u64,
     },
     /// Apply a configuration file (YAML, TOML or JSON) to a running server; applying it twice changes nothing.
     Import {
@@ -216,13 +226,21 @@ fn main() -> ExitCode {
             retention_days,
             snapshot_every,
             config,
+            webhook_timeout_secs,
+            webhook_pause_after_minutes,
         } => serve(
             listen,
             &db,
             admin_key,
             log_format,
-            retention_days,
-            snapshot_every,
+            Retention {
+                retention_days,
+                snapshot_every,
+            },
+            WebhookLimits {
+                timeout_secs: webhook_timeout_secs,
+                pause_after_minutes: webhook_pause_after_minutes,
+            },
             config.as_deref(),
         ),
         Commands::Import { file, url, key } => import(&file, &url, &key),
@@ -356,13 +374,28 @@ fn keys(db: &str, command: KeyCommands) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long history is kept and how often tenants are snapshotted.
+struct Retention {
+    retention_days: u32,
+    snapshot_every: u64,
+}
+
+/// Webhook delivery limits.
+struct WebhookLimits {
+    timeout_secs: u64,
+    pause_after_minutes: u64,
+}
+
 fn serve(
     listen: SocketAddr,
     db: &str,
     admin_key: Option<String>,
     log_format: LogFormat,
-    retention_days: u32,
-    snapshot_every: u64,
+    Retention {
+        retention_days,
+        snapshot_every,
+    }: Retention,
+    webhooks: WebhookLimits,
     config_file: Option<&str>,
 ) -> anyhow::Result<()> {
     let configuration = config_file
@@ -389,6 +422,13 @@ fn serve(
             .then(|| switchboard_core::Span::from_secs(i64::from(retention_days) * 86_400)),
         journal: switchboard_store::JournalOptions {
             snapshot_every: snapshot_every.max(1),
+            ..Default::default()
+        },
+        webhooks: switchboard_server::events::delivery::WebhookConfig {
+            timeout: std::time::Duration::from_secs(webhooks.timeout_secs.max(1)),
+            pause_after: switchboard_core::Span::from_secs(
+                webhooks.pause_after_minutes.max(1) as i64 * 60,
+            ),
             ..Default::default()
         },
         ..ServerConfig::default()

@@ -1063,3 +1063,101 @@ async fn webhooks_come_from_the_configuration_file_and_can_be_changed() {
         .collect();
     assert_eq!(types, ["TaskCreated"]);
 }
+
+#[tokio::test]
+async fn a_crash_before_the_position_is_stored_repeats_only_events_identifiable_by_sequence() {
+    let app = TestApp::start_with(fast_config()).await;
+    let mut receiver = Receiver::start().await;
+    let (service, _) = center(&app).await;
+    let start = latest(&app).await;
+    subscribe(
+        &app,
+        json!({"Id": "crm", "Url": receiver.url, "Secret": SECRET}),
+    )
+    .await;
+    handle_a_task(&app, &service, "before").await;
+    let acknowledged = latest(&app).await;
+    receiver.until_acknowledged(acknowledged).await;
+    let (dir, db_url, clock) = app.stop().await;
+
+    // A crash right after the receiver acknowledged but before the position was written leaves an older
+    // position in the store; rewind it to stand for that.
+    let rewound = start + 2;
+    let url = db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = switchboard_store::Store::open(&url).unwrap();
+        let (_, body) = store
+            .list_entries("default", "webhook_state")
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| id == "crm")
+            .unwrap();
+        let mut state: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(state["acknowledged"], acknowledged, "stored as delivered");
+        state["acknowledged"] = json!(rewound);
+        store
+            .put_entry("default", "webhook_state", "crm", &state.to_string())
+            .unwrap();
+        store.close();
+    })
+    .await
+    .unwrap();
+
+    let app = TestApp::start_configured(&db_url, clock, fast_config()).await;
+    handle_a_task(&app, &service, "after").await;
+    let last = latest(&app).await;
+    receiver.until_acknowledged(last).await;
+    let expected = sequences_after(&app, start).await;
+    let repeated: Vec<u64> = ((rewound + 1)..=acknowledged).collect();
+    let mut once = receiver.acknowledged.clone();
+    let duplicates = once.len() - {
+        let mut seen = BTreeSet::new();
+        once.retain(|seq| seen.insert(*seq));
+        once.len()
+    };
+    assert_eq!(
+        duplicates,
+        repeated.len(),
+        "only the unrecorded events again"
+    );
+    assert_eq!(
+        once, expected,
+        "by sequence number, every event once and in order"
+    );
+    drop(app);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn event_and_webhook_endpoints_against_every_role() {
+    let app = TestApp::start().await;
+    for role in Role::ALL {
+        let key = key_with(&app, &[role]);
+        let (status, _) = app
+            .call(Method::GET, "/v2.0/events", Some(&key), None)
+            .await;
+        let may_read = role != Role::OuReadonly;
+        assert_eq!(status == StatusCode::OK, may_read, "{role:?}: {status}");
+        if !may_read {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let (status, _) = app
+            .call(Method::GET, "/v2.0/webhooks", Some(&key), None)
+            .await;
+        let expected = if role == Role::Configuration {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected, "{role:?}");
+        let (status, _) = app
+            .call(Method::DELETE, "/v2.0/webhooks/none", Some(&key), None)
+            .await;
+        let expected = if role == Role::Configuration {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected, "{role:?}");
+    }
+}
