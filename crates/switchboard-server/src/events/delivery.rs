@@ -271,6 +271,11 @@ impl Webhooks {
             .map(|s| WebhookDto::new(&s.record, &s.status.borrow())))
     }
 
+    /// A loaded subscription's definition.
+    pub(crate) fn record(&self, tenant: &str, id: &str) -> Option<Arc<WebhookRecord>> {
+        self.lock().get(&key(tenant, id)).map(|s| s.record.clone())
+    }
+
     /// Follows a subscription's delivery status (tests wait on it instead of sleeping).
     pub fn watch(&self, tenant: &str, id: &str) -> Option<watch::Receiver<DeliveryState>> {
         self.lock()

@@ -436,6 +436,20 @@ pub(crate) async fn put_webhook(
         ));
     }
     let tenant = state.tenant(&caller.tenant).await?;
+    // A change that leaves the secret out keeps the subscription's secret.
+    let mut request = request;
+    if request.secret.is_none()
+        && state
+            .webhooks()
+            .get(&state, &caller.tenant, &id)
+            .await?
+            .is_some()
+    {
+        request.secret = state
+            .webhooks()
+            .record(&caller.tenant, &id)
+            .map(|record| record.secret.clone());
+    }
     let (record, start, generated) = build_record(
         &state,
         &tenant,
