@@ -194,6 +194,7 @@ fn parameter_description(name: &str) -> &'static str {
         "customerKey" => "The customer (tenant); must be the tenant of the caller's key",
         "requestId" => "The request id: an integer, unique in the tenant",
         "accessPoint" => "The access point's name, case-insensitive",
+        "webhook" => "The webhook subscription's id",
         _ => "Identifier",
     }
 }

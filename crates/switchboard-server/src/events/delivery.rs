@@ -2,8 +2,10 @@
 //! hub), filters them, and posts them in sequence order, one request at a time, signed, with a timeout and a
 //! size limit. A failed or timed-out request is retried with exponential backoff; a subscription failing for
 //! longer than `pause_after` (server clock) is paused. Its position (the last acknowledged sequence) is stored
-//! after every acknowledged delivery, so a restart resumes there: a receiver sees an event twice only when the
-//! server died between its acknowledgement and that write, and then recognises it by its sequence number.
+//! at most every `position_interval` while deliveries flow (one write per delivery would compete with the
+//! engine's commits on SQLite), as soon as they pause, and at shutdown; so a restart resumes there, and a
+//! receiver sees events twice only after a crash within that interval of acknowledging them, recognisable by
+//! their sequence numbers.
 //!
 //! A delivery task never blocks the engine or other subscriptions: the hub drops a subscriber that falls behind
 //! and the task reads the store instead.
@@ -43,6 +45,9 @@ pub struct WebhookConfig {
     pub max_backoff: Duration,
     /// A subscription failing for this long (server clock) is paused.
     pub pause_after: Span,
+    /// How often, at most, a subscription's position is stored while deliveries flow (once more when they stop,
+    /// and at shutdown). A crash repeats at most this much of the acknowledged deliveries.
+    pub position_interval: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -54,6 +59,7 @@ impl Default for WebhookConfig {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             pause_after: Span::from_secs(24 * 3600),
+            position_interval: Duration::from_millis(250),
         }
     }
 }
@@ -503,18 +509,24 @@ impl DeliveryTask {
         let mut last_store = tokio::time::Instant::now();
         loop {
             if pending.is_empty() {
-                // Events filtered out move the position too; store that now and then, not for every event.
+                // Events filtered out move the position too.
                 let scanned = tail.position();
                 if scanned > self.status.borrow().acknowledged {
                     self.status.send_modify(|s| s.acknowledged = scanned);
                 }
-                if scanned != stored && last_store.elapsed() >= Duration::from_secs(1) {
-                    self.persist().await;
-                    stored = scanned;
-                    last_store = tokio::time::Instant::now();
-                }
+                // The position is stored at most once per `position_interval` while events flow, and as soon
+                // as that interval has passed when they stop (`Tail::next` may be cancelled: it changes nothing
+                // until it returns).
+                let unstored = self.status.borrow().acknowledged != stored;
+                let store_at = last_store + self.config.position_interval;
                 let next = tokio::select! {
                     next = tail.next() => next,
+                    _ = tokio::time::sleep_until(store_at), if unstored => {
+                        stored = self.status.borrow().acknowledged;
+                        self.persist().await;
+                        last_store = tokio::time::Instant::now();
+                        continue;
+                    }
                     _ = self.stopped() => break,
                 };
                 match next {
@@ -585,9 +597,11 @@ impl DeliveryTask {
                         s.last_error = None;
                         s.last_delivery = Some(now);
                     });
-                    self.persist().await;
-                    stored = acknowledged;
-                    last_store = tokio::time::Instant::now();
+                    if last_store.elapsed() >= self.config.position_interval {
+                        self.persist().await;
+                        stored = acknowledged;
+                        last_store = tokio::time::Instant::now();
+                    }
                 }
                 Err(Stopped::Yes) => break,
             }
