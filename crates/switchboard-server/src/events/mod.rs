@@ -238,6 +238,27 @@ impl ServiceResolver {
         found
     }
 
+    /// Whether resolving these events needs a lookup in the engine or the store (a task event whose task was
+    /// not seen creating, queueing or overflowing).
+    pub fn needs_lookup(&self, events: &[Event]) -> bool {
+        let mut learnt = std::collections::HashSet::new();
+        for event in events {
+            let subjects = dto::subjects(&event.kind);
+            match (subjects.task, subjects.service) {
+                (Some(task), Some(_)) => {
+                    learnt.insert(task);
+                }
+                (Some(task), None)
+                    if !self.known.contains_key(&task) && !learnt.contains(&task) =>
+                {
+                    return true
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
     fn remember(&mut self, task: TaskId, service: ServiceId) {
         if self.known.len() >= RESOLVER_MAX {
             self.known.clear();
@@ -265,7 +286,8 @@ pub fn select(
         .collect()
 }
 
-/// `select` off the async runtime.
+/// `select` off the async runtime when it needs lookups (in place when the events say all it needs, the usual
+/// case on the live tail).
 pub async fn select_blocking(
     state: &AppState,
     tenant: &Arc<TenantHandle>,
@@ -273,6 +295,11 @@ pub async fn select_blocking(
     resolver: ServiceResolver,
     events: Vec<Event>,
 ) -> Result<(ServiceResolver, Vec<EventDto>), ApiError> {
+    if !resolver.needs_lookup(&events) {
+        let mut resolver = resolver;
+        let selected = select(state, tenant, filter, &mut resolver, &events);
+        return Ok((resolver, selected));
+    }
     let (state, tenant, filter) = (state.clone(), tenant.clone(), filter.clone());
     tokio::task::spawn_blocking(move || {
         let mut resolver = resolver;
@@ -847,4 +874,87 @@ pub fn endpoints() -> Vec<Endpoint> {
         .gone("'From' names an event that is no longer kept")
         .extension(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::{EventKind, Priority, QueueReason, Time};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(seq: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            at: Time::ZERO,
+            kind,
+        }
+    }
+
+    #[test]
+    fn filters_keep_granted_categories_types_services_and_agents() {
+        let (task, service, agent) = (
+            TaskId(Uuid::from_u128(1)),
+            ServiceId(Uuid::from_u128(2)),
+            AgentId(Uuid::from_u128(3)),
+        );
+        let created = event(
+            1,
+            EventKind::TaskCreated {
+                task,
+                service,
+                priority: Priority(0),
+            },
+        );
+        let established = event(2, EventKind::TaskEstablished { task, agent });
+        let presence = event(
+            3,
+            EventKind::AgentPresenceChanged {
+                agent,
+                presence: switchboard_core::Presence::Online,
+            },
+        );
+        let tasks_only = EventFilter {
+            granted: granted(&[Role::TasksReadonly]),
+            ..EventFilter::default()
+        };
+        assert!(tasks_only.matches(&created, Some(service)));
+        assert!(!tasks_only.matches(&presence, None));
+        let by_service = EventFilter {
+            granted: granted(&Role::ALL),
+            services: vec![service],
+            ..EventFilter::default()
+        };
+        assert!(by_service.matches(&established, Some(service)));
+        assert!(!by_service.matches(&presence, None));
+        let by_agent = EventFilter {
+            granted: granted(&Role::ALL),
+            agents: vec![agent],
+            types: parse_types(&["TaskEstablished".into()], &granted(&Role::ALL)).unwrap(),
+            ..EventFilter::default()
+        };
+        assert!(by_agent.matches(&established, Some(service)));
+        assert!(!by_agent.matches(&created, Some(service)));
+        assert!(!by_agent.matches(&presence, None));
+        assert!(parse_types(&["Agents".into()], &granted(&[Role::TasksReadonly])).is_err());
+        assert!(parse_types(&["Nope".into()], &granted(&Role::ALL)).is_err());
+    }
+
+    #[test]
+    fn a_task_seen_created_or_queued_needs_no_lookup() {
+        let (task, service) = (TaskId(Uuid::from_u128(1)), ServiceId(Uuid::from_u128(2)));
+        let agent = AgentId(Uuid::from_u128(3));
+        let resolver = ServiceResolver::default();
+        let queued = event(
+            1,
+            EventKind::TaskQueued {
+                task,
+                service,
+                reason: QueueReason::Created,
+            },
+        );
+        let established = event(2, EventKind::TaskEstablished { task, agent });
+        assert!(!resolver.needs_lookup(&[queued.clone(), established.clone()]));
+        assert!(resolver.needs_lookup(&[established]));
+    }
 }
