@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use switchboard_core::{Command, ProfileId, ProfileSpec, Span};
 
+use crate::auth::Role;
 use crate::error::ApiError;
+use crate::events::webhooks::{apply_webhook, WebhookRequest};
 use crate::lucs::dto::ServiceDto;
 use crate::lucs::{apply_service, apply_user, CreateUserDto};
 use crate::puzzel::access_points::{apply_access_point, AccessPointDto};
@@ -59,6 +61,9 @@ pub struct Configuration {
     pub access_points: Vec<AccessPointDto>,
     /// Preferred periods of callbacks (xuc callback lists), each identified by its `Name`.
     pub callback_periods: Vec<crate::xuc::callbacks::CallbackPeriodDto>,
+    /// Webhook subscriptions, each identified by its `Id` and with its `Secret` (see docs/events.md). Applied
+    /// through the API, a subscription receives only the event categories the caller's key may read.
+    pub webhooks: Vec<WebhookRequest>,
 }
 
 /// What applying a configuration did.
@@ -73,7 +78,7 @@ pub struct ConfigurationReport {
     pub services_changed: usize,
     /// Users created or changed.
     pub users_changed: usize,
-    /// Organization units, absence reasons and access points created or changed.
+    /// Organization units, absence reasons, access points and webhooks created or changed.
     pub directory_changed: usize,
     /// Entries already as described.
     pub unchanged: usize,
@@ -112,14 +117,25 @@ fn check(config: &Configuration) -> Result<(), ApiError> {
             return Err(ApiError::invalid("every user needs a SipUri"));
         }
     }
+    crate::events::webhooks::check_config(&config.webhooks)?;
     Ok(())
 }
 
-/// Applies a configuration to a tenant.
+/// Applies a configuration to a tenant with every right (the server's own `--config`).
 pub async fn apply(
     state: &AppState,
     tenant: &TenantHandle,
     config: Configuration,
+) -> Result<ConfigurationReport, ApiError> {
+    apply_as(state, tenant, config, &Role::ALL).await
+}
+
+/// Applies a configuration to a tenant for a key with these roles (what its webhooks may receive).
+pub async fn apply_as(
+    state: &AppState,
+    tenant: &TenantHandle,
+    config: Configuration,
+    roles: &[Role],
 ) -> Result<ConfigurationReport, ApiError> {
     check(&config)?;
     let mut report = ConfigurationReport::default();
@@ -212,6 +228,13 @@ pub async fn apply(
     for period in config.callback_periods {
         let (_, changed) = crate::xuc::callbacks::apply_period(state, tenant, period).await?;
         if changed {
+            report.directory_changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    for webhook in config.webhooks {
+        if apply_webhook(state, tenant, webhook, roles).await? {
             report.directory_changed += 1;
         } else {
             report.unchanged += 1;

@@ -202,7 +202,8 @@ pub fn event_agent(kind: &EventKind) -> Option<AgentId> {
         | EventKind::TaskEstablished { agent, .. }
         | EventKind::TaskRona { agent, .. }
         | EventKind::TaskDeclined { agent, .. }
-        | EventKind::ConsultationStarted { agent, .. } => Some(*agent),
+        | EventKind::ConsultationStarted { agent, .. }
+        | EventKind::TaskClaimed { agent, .. } => Some(*agent),
         EventKind::TaskTerminated { agent, .. } => *agent,
         _ => None,
     }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod clock;
 pub mod configuration;
 pub mod error;
+pub mod events;
 pub mod hub;
 pub mod limits;
 pub mod lucs;
@@ -53,6 +54,8 @@ pub struct ServerConfig {
     pub retention: Option<switchboard_core::Span>,
     /// CTI websocket settings.
     pub cti: xuc::CtiConfig,
+    /// Webhook delivery settings.
+    pub webhooks: events::delivery::WebhookConfig,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             retention: Some(switchboard_core::Span::from_secs(90 * 86_400)),
             cti: xuc::CtiConfig::default(),
+            webhooks: events::delivery::WebhookConfig::default(),
         }
     }
 }
@@ -101,6 +105,7 @@ struct Inner {
     timers_started: AtomicBool,
     cti: xuc::credentials::CtiDirectory,
     cti_sessions: xuc::Sessions,
+    webhooks: events::delivery::Webhooks,
 }
 
 /// Everything a request needs. Cheap to clone.
@@ -166,6 +171,7 @@ impl AppState {
     ) -> Result<(AppState, Option<CreatedKey>), StoreError> {
         let (shutdown, _) = watch::channel(false);
         let cti = xuc::credentials::CtiDirectory::load(&store)?;
+        let webhooks = events::delivery::Webhooks::new(config.webhooks.clone());
         let state = AppState {
             inner: Arc::new(Inner {
                 store,
@@ -181,6 +187,7 @@ impl AppState {
                 timers_started: AtomicBool::new(false),
                 cti,
                 cti_sessions: xuc::Sessions::default(),
+                webhooks,
             }),
         };
         let mut tenants = state.store().tenants()?;
@@ -256,6 +263,23 @@ impl AppState {
 
     pub(crate) fn cti_sessions(&self) -> &xuc::Sessions {
         &self.inner.cti_sessions
+    }
+
+    /// The webhook subscriptions and their delivery tasks.
+    pub fn webhooks(&self) -> &events::delivery::Webhooks {
+        &self.inner.webhooks
+    }
+
+    /// Turns true when the server starts shutting down; long-lived answers (event streams, long polls) end then.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Starts shutting down: not ready any more, and timers, event streams and long polls stop. `shutdown`
+    /// finishes the job.
+    pub fn begin_shutdown(&self) {
+        self.inner.ready.store(false, Ordering::SeqCst);
+        let _ = self.inner.shutdown.send(true);
     }
 
     pub(crate) fn limiter(&self) -> &limits::Limiter {
@@ -490,18 +514,24 @@ impl AppState {
             let shutdown = self.inner.shutdown.subscribe();
             timers.push(tokio::spawn(timer_loop(state, tenant, shutdown)));
         }
+        // Webhook delivery tasks are owned by `Webhooks`; this one only loads and starts them.
+        let state = self.clone();
+        timers.push(tokio::spawn(async move {
+            state.webhooks().start_all(&state).await;
+        }));
     }
 
     /// Stops the timer loops, writes a snapshot of every tenant so the next start replays nothing, and closes
     /// the store after every queued write is committed.
     pub async fn shutdown(&self) {
-        self.inner.ready.store(false, Ordering::SeqCst);
-        let _ = self.inner.shutdown.send(true);
+        self.begin_shutdown();
         let timers =
             std::mem::take(&mut *self.inner.timers.lock().unwrap_or_else(|e| e.into_inner()));
         for timer in timers {
             let _ = timer.await;
         }
+        // Delivery tasks store their positions as they stop, before the store closes.
+        self.inner.webhooks.stop_all().await;
         let tenants = self.tenant_handles();
         for tenant in tenants {
             let pending = {
@@ -634,6 +664,7 @@ pub fn endpoints() -> Vec<openapi::Endpoint> {
     list.extend(lucs::endpoints());
     list.extend(puzzel::endpoints());
     list.extend(xuc::endpoints());
+    list.extend(events::endpoints());
     list
 }
 
@@ -709,6 +740,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     state.start_timers();
     let router = app(state.clone());
+    // Event streams never end by themselves: tell them to as soon as shutdown starts, or the graceful shutdown
+    // would wait for them forever.
+    let signal = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        signal.begin_shutdown();
+    };
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

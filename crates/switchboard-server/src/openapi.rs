@@ -53,6 +53,8 @@ pub struct Endpoint {
     pub extension: bool,
     /// The wire dialect: how the caller presents its key and what error bodies look like.
     pub dialect: Dialect,
+    /// When it answers 410 Gone.
+    pub gone: Option<&'static str>,
     /// The handler.
     pub router: MethodRouter<AppState>,
 }
@@ -116,6 +118,7 @@ impl Endpoint {
             answer,
             extension: false,
             dialect: Dialect::Lucs,
+            gone: None,
             router,
         }
     }
@@ -136,6 +139,12 @@ impl Endpoint {
     /// Takes a query parameter.
     pub fn query(mut self, name: &'static str, description: &'static str) -> Endpoint {
         self.query.push((name, description));
+        self
+    }
+
+    /// Answers 410 Gone in this case.
+    pub fn gone(mut self, description: &'static str) -> Endpoint {
+        self.gone = Some(description);
         self
     }
 
@@ -185,6 +194,7 @@ fn parameter_description(name: &str) -> &'static str {
         "customerKey" => "The customer (tenant); must be the tenant of the caller's key",
         "requestId" => "The request id: an integer, unique in the tenant",
         "accessPoint" => "The access point's name, case-insensitive",
+        "webhook" => "The webhook subscription's id",
         _ => "Identifier",
     }
 }
@@ -273,6 +283,9 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             );
             responses.insert("404".into(), error("An identifier names nothing"));
             responses.insert("409".into(), error("Conflicts with the current state"));
+            if let Some(description) = endpoint.gone {
+                responses.insert("410".into(), error(description));
+            }
             responses.insert(
                 "413".into(),
                 error("The body is larger than the limit (1 MiB)"),

@@ -71,6 +71,16 @@ enum Commands {
         /// A configuration file (YAML, TOML or JSON) applied to the default tenant at start.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: Option<String>,
+        /// Seconds a webhook receiver has to answer a delivery.
+        #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+        webhook_timeout_secs: u64,
+        /// Minutes a webhook subscription may keep failing before it is paused.
+        #[arg(
+            long,
+            env = "SWITCHBOARD_WEBHOOK_PAUSE_AFTER_MINUTES",
+            default_value_t = 1440
+        )]
+        webhook_pause_after_minutes: u64,
     },
     /// Apply a configuration file (YAML, TOML or JSON) to a running server; applying it twice changes nothing.
     Import {
@@ -275,6 +285,8 @@ fn main() -> ExitCode {
             cti_logout_grace,
             cti_silence_timeout,
             config,
+            webhook_timeout_secs,
+            webhook_pause_after_minutes,
         } => {
             let server_config = ServerConfig {
                 retention: (retention_days > 0)
@@ -286,6 +298,13 @@ fn main() -> ExitCode {
                 cti: switchboard_server::xuc::CtiConfig {
                     logout_grace: std::time::Duration::from_secs(cti_logout_grace),
                     silence_timeout: std::time::Duration::from_secs(cti_silence_timeout.max(1)),
+                    ..Default::default()
+                },
+                webhooks: switchboard_server::events::delivery::WebhookConfig {
+                    timeout: std::time::Duration::from_secs(webhook_timeout_secs.max(1)),
+                    pause_after: switchboard_core::Span::from_secs(
+                        webhook_pause_after_minutes.max(1) as i64 * 60,
+                    ),
                     ..Default::default()
                 },
                 ..ServerConfig::default()

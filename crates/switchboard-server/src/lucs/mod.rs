@@ -1081,7 +1081,7 @@ async fn apply_configuration(
     Body(config): Body<crate::configuration::Configuration>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
-    let report = crate::configuration::apply(&state, &tenant, config).await?;
+    let report = crate::configuration::apply_as(&state, &tenant, config, &caller.roles).await?;
     Ok(Json(report).into_response())
 }
 

@@ -546,7 +546,7 @@ mod tests {
             ["c"]
         );
         assert_eq!(
-            find_uuids(json!([{"field": "lastName", "operator": "ilike", "value": "%one%"}])),
+            find_uuids(json!([{"field": "lastName", "operator": "ilike", "value": "%NE%"}])),
             ["a", "c"]
         );
         assert_eq!(

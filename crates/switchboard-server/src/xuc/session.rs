@@ -8,7 +8,7 @@
 //! read is disconnected (close code 1008, "too slow") instead of growing memory, and never delays routing or other
 //! clients (the hub drops subscribers that fall behind for the same reason).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,17 @@ struct Session {
     /// After `getCallbackLists`: the client receives callback events, drawn with these preferred periods (read
     /// again at every `getCallbackLists` and `getCallbackPreferredPeriods`).
     callbacks: Option<Vec<Period>>,
+    /// Queue statistics changed since they were last sent; they are sent at most every `STATS_EVERY` (and before
+    /// answering a ping), however many events arrive.
+    stats_dirty: bool,
+    stats_sent: Instant,
+    /// Agent groups learned from the engine, so that a supervisor's session skips other groups' events without
+    /// taking the tenant's lock.
+    groups: HashMap<AgentId, u32>,
 }
+
+/// How often a session's queue statistics are sent at most.
+const STATS_EVERY: Duration = Duration::from_millis(250);
 
 /// Why the session ended.
 enum End {
@@ -110,6 +120,9 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         agent_stats: false,
         watching_agents: false,
         callbacks: None,
+        stats_dirty: false,
+        stats_sent: Instant::now(),
+        groups: HashMap::new(),
     };
     session.greet();
     let mut last_heard = Instant::now();
@@ -132,6 +145,7 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             _ = check.tick() => {
+                session.flush_statistics();
                 if last_heard.elapsed() > config.silence_timeout {
                     break End::Silent;
                 }
@@ -268,9 +282,62 @@ impl Session {
 
     // ----- events -------------------------------------------------------------------------------------------
 
+    /// Whether an event may mean a message for this session, decided without the tenant's lock (most events of a
+    /// busy tenant concern no given supervisor: taking the lock for each, in every session, would slow routing).
+    fn may_concern(&self, kind: &EventKind) -> bool {
+        let may_see = |agent: &AgentId| match self.user.profile {
+            CtiProfile::Admin => true,
+            CtiProfile::Agent => *agent == self.user.agent,
+            CtiProfile::Supervisor => {
+                *agent == self.user.agent
+                    || self
+                        .groups
+                        .get(agent)
+                        .is_none_or(|group| self.user.groups.contains(group))
+            }
+        };
+        match kind {
+            EventKind::AgentStatusChanged { agent, .. } => {
+                *agent == self.user.agent
+                    || ((self.watching_agents || self.agent_stats) && may_see(agent))
+            }
+            EventKind::TaskOffered { agent, .. } => *agent == self.user.agent,
+            EventKind::MembershipChanged { .. } => true,
+            EventKind::AgentUpserted { .. } => true,
+            EventKind::TaskCreated { .. }
+            | EventKind::TaskRescheduled { .. }
+            | EventKind::TaskAttributesChanged { .. }
+            | EventKind::TaskClaimed { .. }
+            | EventKind::TaskClaimReleased { .. } => self.callbacks.is_some(),
+            EventKind::TaskTerminated { record, .. } => {
+                self.callbacks.is_some() && record.kind == TaskKind::Callback
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends the queue statistics if they changed and were not sent for `STATS_EVERY`, or `now`.
+    fn flush_statistics(&mut self) {
+        if self.stats_dirty {
+            self.stats_dirty = false;
+            self.stats_sent = Instant::now();
+            self.send_queue_statistics(false);
+        }
+    }
+
     fn forward(&mut self, batch: &[Event]) {
+        if self.queue_stats.is_some() {
+            self.stats_dirty = true;
+            if self.stats_sent.elapsed() >= STATS_EVERY {
+                self.flush_statistics();
+            }
+        }
+        if !batch.iter().any(|event| self.may_concern(&event.kind)) {
+            return;
+        }
         let now = self.now();
         let mut outgoing = Vec::new();
+        let mut learned = Vec::new();
         self.read(|engine| {
             for event in batch {
                 match &event.kind {
@@ -278,6 +345,7 @@ impl Session {
                         let Some(info) = engine.agent_info(*agent) else {
                             continue;
                         };
+                        learned.push((*agent, info.spec.group));
                         let own = *agent == self.user.agent;
                         if self.agent_stats && self.can_see_agent(&info) {
                             outgoing.push(message(
@@ -341,9 +409,15 @@ impl Session {
         for text in outgoing {
             self.send(text);
         }
-        if self.queue_stats.is_some() {
-            self.send_queue_statistics(false);
+        for event in batch {
+            // A changed agent may have changed group: learn it again from the engine next time.
+            if let EventKind::AgentUpserted { agent, .. } | EventKind::AgentRemoved { agent } =
+                &event.kind
+            {
+                self.groups.remove(agent);
+            }
         }
+        self.groups.extend(learned);
     }
 
     /// Sends the counters of every subscribed queue: all of them the first time, then only those that changed.
@@ -394,6 +468,8 @@ impl Session {
         };
         let claz = request.get("claz").and_then(Value::as_str).unwrap_or("");
         if claz == "ping" {
+            // Statistics held back are sent first, so a ping stays a barrier for them too.
+            self.flush_statistics();
             self.send_message("Pong", json!({}));
             return;
         }

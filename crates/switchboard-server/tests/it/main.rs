@@ -3,6 +3,7 @@
 
 mod auth;
 mod cti;
+mod events;
 mod lucs;
 mod openapi;
 mod puzzel;
@@ -55,7 +56,8 @@ impl TestApp {
         TestApp::start_configured(db_url, clock, ServerConfig::default()).await
     }
 
-    async fn start_configured(
+    /// A server with these settings over an existing database (restarts with non-default settings).
+    pub async fn start_configured(
         db_url: &str,
         clock: Arc<ManualClock>,
         config: ServerConfig,
