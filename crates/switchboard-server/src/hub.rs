@@ -22,12 +22,37 @@ use crate::stats::Statistics;
 pub type Batch = Arc<[Event]>;
 
 /// What a subscriber receives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Interest {
-    /// The events that concern one agent (its state, its offers and tasks).
+    /// The events that concern one agent (its state, its offers and tasks), and directory events.
     Agent(AgentId),
+    /// The events that concern any of these agents (a supervisor's groups), and directory events.
+    Agents(Vec<AgentId>),
     /// Every event of the tenant.
     All,
+}
+
+impl Interest {
+    fn agents(&self) -> &[AgentId] {
+        match self {
+            Interest::Agent(agent) => std::slice::from_ref(agent),
+            Interest::Agents(agents) => agents,
+            Interest::All => &[],
+        }
+    }
+}
+
+/// Directory events (agents and services configured, memberships): rare, and every subscriber gets them, so that
+/// a session can follow who it watches.
+fn is_directory(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::AgentUpserted { .. }
+            | EventKind::AgentRemoved { .. }
+            | EventKind::MembershipChanged { .. }
+            | EventKind::ServiceUpserted { .. }
+            | EventKind::ServiceRemoved { .. }
+    )
 }
 
 struct Subscriber {
@@ -46,6 +71,8 @@ struct HubState {
     next_subscriber: u64,
     /// Subscribers per agent, so that an agent's events reach its sockets without visiting every socket.
     by_agent: HashMap<AgentId, Vec<u64>>,
+    /// Subscribers with `Interest::All`.
+    n_all: usize,
 }
 
 /// One tenant's fan-out.
@@ -123,12 +150,15 @@ impl Hub {
         let mut state = self.lock();
         let id = state.next_subscriber;
         state.next_subscriber += 1;
+        for agent in interest.agents() {
+            state.by_agent.entry(*agent).or_default().push(id);
+        }
+        if interest == Interest::All {
+            state.n_all += 1;
+        }
         state
             .subscribers
             .insert(id, Subscriber { interest, sender });
-        if let Interest::Agent(agent) = interest {
-            state.by_agent.entry(agent).or_default().push(id);
-        }
         Subscription {
             hub: self.clone(),
             id,
@@ -139,14 +169,27 @@ impl Hub {
     /// Changes what a subscription receives (an agent socket that subscribes to queue statistics wants all).
     pub fn set_interest(&self, subscription: &Subscription, interest: Interest) {
         let mut state = self.lock();
-        let Some(previous) = state.subscribers.get(&subscription.id).map(|s| s.interest) else {
+        let Some(previous) = state
+            .subscribers
+            .get(&subscription.id)
+            .map(|s| s.interest.clone())
+        else {
             return;
         };
-        remove_agent_index(&mut state, previous, subscription.id);
-        if let Interest::Agent(agent) = interest {
+        if previous == interest {
+            return;
+        }
+        remove_agent_index(&mut state, &previous, subscription.id);
+        if previous == Interest::All {
+            state.n_all -= 1;
+        }
+        if interest == Interest::All {
+            state.n_all += 1;
+        }
+        for agent in interest.agents() {
             state
                 .by_agent
-                .entry(agent)
+                .entry(*agent)
                 .or_default()
                 .push(subscription.id);
         }
@@ -163,7 +206,10 @@ impl Hub {
     fn unsubscribe(&self, id: u64) {
         let mut state = self.lock();
         if let Some(subscriber) = state.subscribers.remove(&id) {
-            remove_agent_index(&mut state, subscriber.interest, id);
+            if subscriber.interest == Interest::All {
+                state.n_all -= 1;
+            }
+            remove_agent_index(&mut state, &subscriber.interest, id);
         }
     }
 
@@ -172,12 +218,12 @@ impl Hub {
     }
 }
 
-fn remove_agent_index(state: &mut HubState, interest: Interest, id: u64) {
-    if let Interest::Agent(agent) = interest {
-        if let Some(ids) = state.by_agent.get_mut(&agent) {
+fn remove_agent_index(state: &mut HubState, interest: &Interest, id: u64) {
+    for agent in interest.agents() {
+        if let Some(ids) = state.by_agent.get_mut(agent) {
             ids.retain(|&s| s != id);
             if ids.is_empty() {
-                state.by_agent.remove(&agent);
+                state.by_agent.remove(agent);
             }
         }
     }
@@ -212,24 +258,27 @@ pub fn event_agent(kind: &EventKind) -> Option<AgentId> {
 fn publish(state: &mut HubState, events: Vec<Event>) {
     let batch: Batch = events.into();
     let mut dropped = Vec::new();
-    // Agent subscribers get the part of the batch about their agent.
-    let mut per_agent: HashMap<AgentId, Vec<Event>> = HashMap::new();
-    if !state.by_agent.is_empty() {
+    // Subscribers to some agents get, in one part, the events about their agents and the directory events.
+    let mut parts: HashMap<u64, Vec<Event>> = HashMap::new();
+    if state.subscribers.len() > state.n_all {
         for event in batch.iter() {
-            if let Some(agent) = event_agent(&event.kind) {
-                if state.by_agent.contains_key(&agent) {
-                    per_agent.entry(agent).or_default().push(event.clone());
+            if is_directory(&event.kind) {
+                for (id, subscriber) in &state.subscribers {
+                    if subscriber.interest != Interest::All {
+                        parts.entry(*id).or_default().push(event.clone());
+                    }
+                }
+            } else if let Some(agent) = event_agent(&event.kind) {
+                for id in state.by_agent.get(&agent).into_iter().flatten() {
+                    parts.entry(*id).or_default().push(event.clone());
                 }
             }
         }
     }
-    for (agent, events) in per_agent {
-        let part: Batch = events.into();
-        for id in state.by_agent.get(&agent).into_iter().flatten() {
-            if let Some(subscriber) = state.subscribers.get(id) {
-                if subscriber.sender.try_send(part.clone()).is_err() {
-                    dropped.push(*id);
-                }
+    for (id, events) in parts {
+        if let Some(subscriber) = state.subscribers.get(&id) {
+            if subscriber.sender.try_send(events.into()).is_err() {
+                dropped.push(id);
             }
         }
     }
@@ -243,7 +292,10 @@ fn publish(state: &mut HubState, events: Vec<Event>) {
     // A full queue: the subscriber is cut off (its receiver closes); a closed one is gone already.
     for id in dropped {
         if let Some(subscriber) = state.subscribers.remove(&id) {
-            remove_agent_index(state, subscriber.interest, id);
+            if subscriber.interest == Interest::All {
+                state.n_all -= 1;
+            }
+            remove_agent_index(state, &subscriber.interest, id);
         }
     }
 }
@@ -302,5 +354,47 @@ mod tests {
             slow.receiver.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
+    }
+
+    #[test]
+    fn agent_subscribers_get_their_agents_events_and_directory_events_in_one_part() {
+        let hub = Arc::new(Hub::default());
+        let (a, b, c) = (
+            AgentId(Uuid::from_u128(1)),
+            AgentId(Uuid::from_u128(2)),
+            AgentId(Uuid::from_u128(3)),
+        );
+        let mut team = hub.subscribe(Interest::Agents(vec![a, b]), 16);
+        let mut own = hub.subscribe(Interest::Agent(c), 16);
+        let status = |seq, agent| Event {
+            seq,
+            at: Time::ZERO,
+            kind: EventKind::AgentStatusChanged {
+                agent,
+                state: switchboard_core::AgentState::Ready,
+                selectable: true,
+                reason: None,
+            },
+        };
+        let removed = Event {
+            seq: 4,
+            at: Time::ZERO,
+            kind: EventKind::AgentRemoved {
+                agent: AgentId(Uuid::from_u128(9)),
+            },
+        };
+        let ticket = hub.ticket();
+        hub.complete(
+            ticket,
+            vec![status(1, a), status(2, c), status(3, b), removed, event(5)],
+        );
+        let seqs = |batch: Batch| batch.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(team.receiver.try_recv().unwrap()), vec![1, 3, 4]);
+        assert!(team.receiver.try_recv().is_err(), "one part per batch");
+        assert_eq!(seqs(own.receiver.try_recv().unwrap()), vec![2, 4]);
+        hub.set_interest(&team, Interest::Agent(c));
+        let ticket = hub.ticket();
+        hub.complete(ticket, vec![status(6, a), status(7, c)]);
+        assert_eq!(seqs(team.receiver.try_recv().unwrap()), vec![7]);
     }
 }

@@ -77,6 +77,8 @@ pub struct TenantHandle {
     journal: Mutex<Journal>,
     wake: Notify,
     hub: Arc<hub::Hub>,
+    /// The CTI queue counters last computed, shared by every session of the tenant.
+    cti_counters: Mutex<Option<xuc::QueueCounters>>,
 }
 
 impl TenantHandle {
@@ -335,6 +337,7 @@ impl AppState {
             journal: Mutex::new(journal),
             wake: Notify::new(),
             hub: Arc::new(hub::Hub::with_statistics(statistics)),
+            cti_counters: Mutex::new(None),
         });
         tenants.insert(name.to_string(), handle.clone());
         Ok(handle)

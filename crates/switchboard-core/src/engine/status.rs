@@ -462,6 +462,19 @@ impl Engine {
         })
     }
 
+    /// Every membership with its agent's current xuc state, `(service, state)`: queue counters without a
+    /// snapshot of every agent.
+    pub fn membership_states(&self) -> Vec<(ServiceId, AgentState)> {
+        let mut states = Vec::new();
+        for agent_idx in self.agent_indices() {
+            let (state, _, _) = self.compute_status(agent_idx);
+            for membership in &self.agent(agent_idx).memberships {
+                states.push((self.service(membership.service).spec.id, state));
+            }
+        }
+        states
+    }
+
     /// The agent with this integer id.
     pub fn agent_by_number(&self, number: u32) -> Option<AgentId> {
         self.agent_numbers.get(&number).map(|&a| self.agent(a).id)

@@ -29,6 +29,45 @@ use crate::openapi::{schema_of, Answer, Endpoint};
 use crate::AppState;
 use credentials::{hash_password, AuthFailure, CtiProfile, CtiUser};
 
+/// The queue counters of every queue of a tenant, computed once for all its sessions: recomputed when the engine
+/// changed and the last computation is older than `COUNTERS_FRESH` (or when a session needs them exact, before a
+/// Pong), so a hundred supervisors cost what one does.
+pub struct QueueCounters {
+    seq: u64,
+    at: std::time::Instant,
+    queues: std::sync::Arc<
+        HashMap<switchboard_core::ServiceId, Vec<(&'static str, serde_json::Value)>>,
+    >,
+}
+
+const COUNTERS_FRESH: Duration = Duration::from_millis(100);
+
+/// The tenant's queue counters (see `QueueCounters`).
+pub(crate) fn queue_counters(
+    tenant: &crate::TenantHandle,
+    engine: &switchboard_core::Engine,
+    now: switchboard_core::Time,
+    exact: bool,
+) -> std::sync::Arc<HashMap<switchboard_core::ServiceId, Vec<(&'static str, serde_json::Value)>>> {
+    let mut cache = tenant
+        .cti_counters
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let seq = engine.last_event_seq();
+    if let Some(cached) = cache.as_ref() {
+        if cached.seq == seq || (!exact && cached.at.elapsed() < COUNTERS_FRESH) {
+            return cached.queues.clone();
+        }
+    }
+    let queues = std::sync::Arc::new(session::all_queue_counters(tenant, engine, now));
+    *cache = Some(QueueCounters {
+        seq,
+        at: std::time::Instant::now(),
+        queues: queues.clone(),
+    });
+    queues
+}
+
 /// CTI settings.
 #[derive(Clone, Debug)]
 pub struct CtiConfig {

@@ -56,9 +56,8 @@ struct Session {
     /// After `getCallbackLists`: the client receives callback events, drawn with these preferred periods (read
     /// again at every `getCallbackLists` and `getCallbackPreferredPeriods`).
     callbacks: Option<Vec<Period>>,
-    /// Queue statistics changed since they were last sent; they are sent at most every `STATS_EVERY` (and before
-    /// answering a ping), however many events arrive.
-    stats_dirty: bool,
+    /// When queue statistics were last sent: they are sent (the changed counters) at most every `STATS_EVERY`,
+    /// and exactly before answering a ping, however many events arrive.
     stats_sent: Instant,
     /// Agent groups learned from the engine, so that a supervisor's session skips other groups' events without
     /// taking the tenant's lock.
@@ -106,7 +105,8 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
     // Supervisors and admins see everything they may see; an agent its own events.
     let interest = match user.profile {
         CtiProfile::Agent => Interest::Agent(user.agent),
-        CtiProfile::Supervisor | CtiProfile::Admin => Interest::All,
+        CtiProfile::Supervisor => state.read(&tenant, |engine| supervised(engine, &user)),
+        CtiProfile::Admin => Interest::All,
     };
     let subscription = tenant.hub().subscribe(interest, config.socket_buffer);
     state.cti_sessions().connect(&user.tenant, user.agent);
@@ -120,13 +120,12 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         agent_stats: false,
         watching_agents: false,
         callbacks: None,
-        stats_dirty: false,
         stats_sent: Instant::now(),
         groups: HashMap::new(),
     };
     session.greet();
     let mut last_heard = Instant::now();
-    let mut check = tokio::time::interval(Duration::from_secs(1).min(config.silence_timeout / 2));
+    let mut check = tokio::time::interval(STATS_EVERY.min(config.silence_timeout / 2));
     let end = loop {
         // Events first: an event durable before a client's message arrived is forwarded before its answer, so a
         // ping works as a barrier.
@@ -145,7 +144,7 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             _ = check.tick() => {
-                session.flush_statistics();
+                session.flush_statistics(false);
                 if last_heard.elapsed() > config.silence_timeout {
                     break End::Silent;
                 }
@@ -316,21 +315,29 @@ impl Session {
         }
     }
 
-    /// Sends the queue statistics if they changed and were not sent for `STATS_EVERY`, or `now`.
-    fn flush_statistics(&mut self) {
-        if self.stats_dirty {
-            self.stats_dirty = false;
+    /// Sends the queue counters that changed, if they were not sent for `STATS_EVERY` (or `exact`: now, from the
+    /// engine as it is).
+    fn flush_statistics(&mut self, exact: bool) {
+        if self.queue_stats.is_some() && (exact || self.stats_sent.elapsed() >= STATS_EVERY) {
             self.stats_sent = Instant::now();
-            self.send_queue_statistics(false);
+            self.send_queue_statistics(false, exact);
         }
     }
 
     fn forward(&mut self, batch: &[Event]) {
-        if self.queue_stats.is_some() {
-            self.stats_dirty = true;
-            if self.stats_sent.elapsed() >= STATS_EVERY {
-                self.flush_statistics();
-            }
+        self.flush_statistics(false);
+        if self.user.profile == CtiProfile::Supervisor
+            && self.callbacks.is_none()
+            && batch.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::AgentUpserted { .. } | EventKind::AgentRemoved { .. }
+                )
+            })
+        {
+            // Agents may have joined or left the supervisor's groups.
+            let interest = self.read(|engine| supervised(engine, &self.user));
+            self.tenant.hub().set_interest(&self.subscription, interest);
         }
         if !batch.iter().any(|event| self.may_concern(&event.kind)) {
             return;
@@ -421,22 +428,21 @@ impl Session {
     }
 
     /// Sends the counters of every subscribed queue: all of them the first time, then only those that changed.
-    fn send_queue_statistics(&mut self, all: bool) {
+    fn send_queue_statistics(&mut self, all: bool, exact: bool) {
         let now = self.now();
         let Some(mut sent) = self.queue_stats.take() else {
             return;
         };
         let current: Vec<(u32, Vec<(&'static str, Value)>)> = self.read(|engine| {
+            let counters = super::queue_counters(&self.tenant, engine, now, exact);
             engine
                 .services()
                 .into_iter()
                 .filter(|service| self.can_see_queue(engine, *service))
                 .filter_map(|service| {
-                    let info = engine.service_info(service)?;
-                    Some((
-                        info.number,
-                        queue_counters(engine, &self.tenant, service, now),
-                    ))
+                    let mut queue = counters.get(&service)?.clone();
+                    queue.push(longest_wait(engine, service, now));
+                    Some((engine.service_info(service)?.number, queue))
                 })
                 .collect()
         });
@@ -469,7 +475,7 @@ impl Session {
         let claz = request.get("claz").and_then(Value::as_str).unwrap_or("");
         if claz == "ping" {
             // Statistics held back are sent first, so a ping stays a barrier for them too.
-            self.flush_statistics();
+            self.flush_statistics(true);
             self.send_message("Pong", json!({}));
             return;
         }
@@ -571,14 +577,8 @@ impl Session {
                 Ok(())
             }
             "subscribeToQueueStats" => {
-                if self.user.profile == CtiProfile::Agent {
-                    // An agent watches the queues it serves: it needs the tenant's events for that.
-                    self.tenant
-                        .hub()
-                        .set_interest(&self.subscription, Interest::All);
-                }
                 self.queue_stats = Some(BTreeMap::new());
-                self.send_queue_statistics(true);
+                self.send_queue_statistics(true, true);
                 Ok(())
             }
             "getQueueStatistics" => {
@@ -587,7 +587,13 @@ impl Session {
                 let (number, counters) = self.read(|engine| {
                     (
                         engine.service_info(service).map(|s| s.number).unwrap_or(0),
-                        queue_counters(engine, &self.tenant, service, now),
+                        super::queue_counters(&self.tenant, engine, now, true)
+                            .get(&service)
+                            .cloned()
+                            .into_iter()
+                            .flatten()
+                            .chain([longest_wait(engine, service, now)])
+                            .collect::<Vec<_>>(),
                     )
                 });
                 let counters: Vec<Value> = counters
@@ -752,8 +758,8 @@ impl Session {
         let periods = callbacks::periods(&self.state, &self.user.tenant)
             .await
             .map_err(|e| e.message)?;
-        if self.user.profile == CtiProfile::Agent {
-            // An agent's lists change with other agents' work: it needs the tenant's events.
+        if self.user.profile != CtiProfile::Admin {
+            // Lists change with other agents' work: the session needs the tenant's events.
             self.tenant
                 .hub()
                 .set_interest(&self.subscription, Interest::All);
@@ -1219,6 +1225,24 @@ impl Session {
     }
 }
 
+/// What a supervisor's session subscribes to: itself and the agents of its groups.
+fn supervised(engine: &Engine, user: &CtiUser) -> Interest {
+    let mut agents: Vec<AgentId> = engine
+        .agents()
+        .into_iter()
+        .filter(|&agent| {
+            agent == user.agent
+                || engine
+                    .agent_info(agent)
+                    .is_some_and(|info| user.groups.contains(&info.spec.group))
+        })
+        .collect();
+    if !agents.contains(&user.agent) {
+        agents.push(user.agent);
+    }
+    Interest::Agents(agents)
+}
+
 /// Seed 004's login refusals, from the engine's error messages' codes.
 fn login_error(message: &str) -> Option<Value> {
     if message.contains("not a known line") {
@@ -1254,53 +1278,57 @@ fn int_arg(args: &Map<String, Value>, key: &str) -> Result<Arg<i64>, String> {
     }
 }
 
-/// The live counters of a queue (PROTOCOLS.md): the ones the engine knows now.
-fn queue_counters(
-    engine: &Engine,
+/// The counters of every queue (PROTOCOLS.md) but `LongestWaitingTime`, which moves with the clock
+/// (`longest_wait`): the live ones from the engine, the day's totals from the tenant's statistics.
+pub(super) fn all_queue_counters(
     tenant: &TenantHandle,
-    service: ServiceId,
+    engine: &Engine,
     now: Time,
-) -> Vec<(&'static str, Value)> {
-    let Some(info) = engine.service_info(service) else {
-        return Vec::new();
-    };
-    let members: Vec<AgentInfo> = info
-        .members
-        .iter()
-        .filter_map(|a| engine.agent_info(*a))
-        .collect();
-    let longest = engine
-        .service_tasks(service)
+) -> HashMap<ServiceId, Vec<(&'static str, Value)>> {
+    let mut talking: HashMap<ServiceId, usize> = HashMap::new();
+    let mut logged: HashMap<ServiceId, usize> = HashMap::new();
+    for (service, state) in engine.membership_states() {
+        if state == AgentState::OnCall {
+            *talking.entry(service).or_default() += 1;
+        }
+        if state != AgentState::LoggedOut {
+            *logged.entry(service).or_default() += 1;
+        }
+    }
+    engine
+        .services()
         .into_iter()
-        .filter_map(|t| engine.task_info(t))
-        .filter(|t| t.status == TaskStatus::Waiting)
+        .filter_map(|service| {
+            let info = engine.service_info(service)?;
+            let mut counters = tenant
+                .hub()
+                .statistics(|stats| stats.queue(service, now))
+                .counters();
+            counters.extend([
+                ("WaitingCalls", json!(info.n_waiting)),
+                ("AvailableAgents", json!(info.n_available)),
+                (
+                    "TalkingAgents",
+                    json!(talking.get(&service).copied().unwrap_or(0)),
+                ),
+                (
+                    "LoggedAgents",
+                    json!(logged.get(&service).copied().unwrap_or(0)),
+                ),
+            ]);
+            Some((service, counters))
+        })
+        .collect()
+}
+
+/// `LongestWaitingTime`: the longest current wait in the queue, in seconds.
+fn longest_wait(engine: &Engine, service: ServiceId, now: Time) -> (&'static str, Value) {
+    let longest = engine
+        .longest_waiting(service)
+        .and_then(|task| engine.task_info(task))
         .map(|t| (now.as_micros() - t.queue_started.as_micros()).max(0) / 1_000_000)
-        .max()
         .unwrap_or(0);
-    let mut counters = tenant
-        .hub()
-        .statistics(|stats| stats.queue(service, now))
-        .counters();
-    counters.extend([
-        ("WaitingCalls", json!(info.n_waiting)),
-        ("LongestWaitingTime", json!(longest)),
-        ("AvailableAgents", json!(info.n_available)),
-        (
-            "TalkingAgents",
-            json!(members
-                .iter()
-                .filter(|a| a.state == AgentState::OnCall)
-                .count()),
-        ),
-        (
-            "LoggedAgents",
-            json!(members
-                .iter()
-                .filter(|a| a.state != AgentState::LoggedOut)
-                .count()),
-        ),
-    ]);
-    counters
+    ("LongestWaitingTime", json!(longest))
 }
 
 /// An agent's statistics of the day (seed 004), with its current state added.
