@@ -125,7 +125,10 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
     };
     session.greet();
     let mut last_heard = Instant::now();
-    let mut check = tokio::time::interval(STATS_EVERY.min(config.silence_timeout / 2));
+    // Once a second (queue statistics that changed without events, such as the longest wait, go out then); a
+    // late tick is skipped rather than repeated, so a busy server does not get busier.
+    let mut check = tokio::time::interval(Duration::from_secs(1).min(config.silence_timeout / 2));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let end = loop {
         // Events first: an event durable before a client's message arrived is forwarded before its answer, so a
         // ping works as a barrier.
