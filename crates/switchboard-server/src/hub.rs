@@ -8,7 +8,8 @@
 //!
 //! Subscribers have bounded queues. Publishing never waits: a subscriber whose queue is full is dropped (its
 //! receiver sees the channel close and tells its client why), so a slow client never delays routing or others.
-//! Agent sockets subscribe to the events of one agent; supervisors and admins to everything.
+//! Agent sockets subscribe to the events of one agent, supervisors to those of the agents of their groups (both
+//! also get the rare directory events, to follow who they watch), admins and event streams to everything.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
