@@ -499,6 +499,14 @@ impl Engine {
         })
     }
 
+    /// A service's configuration and integer id, without a snapshot of its members (cheap enough for every
+    /// message that names a queue).
+    pub fn service_spec(&self, service: ServiceId) -> Option<(&ServiceSpec, u32)> {
+        let &service_idx = self.service_index.get(&service)?;
+        let data = self.service(service_idx);
+        Some((&data.spec, data.number))
+    }
+
     /// The service with this integer id.
     pub fn service_by_number(&self, number: u32) -> Option<ServiceId> {
         self.service_numbers

@@ -300,7 +300,7 @@ pub fn request(engine: &Engine, task: &TaskInfo, periods: &[Period]) -> Value {
     json!({
         "uuid": task.id.to_string(),
         "listUuid": task.service.to_string(),
-        "queueId": engine.service_info(task.service).map(|s| s.number),
+        "queueId": engine.service_spec(task.service).map(|s| s.1),
         "phoneNumber": attribute(task, "Target").unwrap_or(&task.customer),
         "mobilePhoneNumber": text(attribute(task, "AlternativeTarget")),
         "firstName": text(context(task, "FirstName")),

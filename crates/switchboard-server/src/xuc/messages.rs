@@ -18,7 +18,7 @@ pub fn error(text: impl Into<String>) -> String {
 }
 
 fn service_number(engine: &Engine, service: ServiceId) -> Option<u32> {
-    engine.service_info(service).map(|s| s.number)
+    engine.service_spec(service).map(|(_, number)| number)
 }
 
 /// The services an agent serves, by number, in number order.
@@ -78,10 +78,10 @@ pub fn agent_config(engine: &Engine, info: &AgentInfo) -> Value {
         .memberships
         .iter()
         .filter_map(|(service, penalty)| {
-            let queue = engine.service_info(*service)?;
+            let (queue, queue_number) = engine.service_spec(*service)?;
             Some(json!({
-                "queue_name": queue.spec.name,
-                "queue_id": queue.number,
+                "queue_name": queue.name,
+                "queue_id": queue_number,
                 "interface": format!("Agent/{}", info.number),
                 "penalty": penalty,
                 "commented": 0,
@@ -129,20 +129,20 @@ pub fn queue_member(agent: u32, queue: u32, penalty: Option<u32>) -> Value {
 /// id `answer` and `decline` take), its queue, customer, type, RONA deadline and every context parameter; a
 /// context parameter that is a URL (`ContextUrl`, `SheetUrl`, `popupUrl`) becomes `popupUrl` of type `url`.
 pub fn sheet(engine: &Engine, task: &TaskInfo, now: Time) -> Value {
-    let queue = engine.service_info(task.service);
+    let queue = engine.service_spec(task.service);
     let mut entries = vec![
         ("taskId", task.id.to_string(), "text"),
         (
             "queueId",
             queue
                 .as_ref()
-                .map(|q| q.number.to_string())
+                .map(|(_, number)| number.to_string())
                 .unwrap_or_default(),
             "text",
         ),
         (
             "queueName",
-            queue.map(|q| q.spec.name).unwrap_or_default(),
+            queue.map(|(q, _)| q.name.clone()).unwrap_or_default(),
             "text",
         ),
         ("customer", task.customer.clone(), "text"),

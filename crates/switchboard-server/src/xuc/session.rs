@@ -445,7 +445,7 @@ impl Session {
                 .filter_map(|service| {
                     let mut queue = counters.get(&service)?.clone();
                     queue.push(longest_wait(engine, service, now));
-                    Some((engine.service_info(service)?.number, queue))
+                    Some((engine.service_spec(service)?.1, queue))
                 })
                 .collect()
         });
@@ -589,7 +589,7 @@ impl Session {
                 let now = self.now();
                 let (number, counters) = self.read(|engine| {
                     (
-                        engine.service_info(service).map(|s| s.number).unwrap_or(0),
+                        engine.service_spec(service).map(|s| s.1).unwrap_or(0),
                         super::queue_counters(&self.tenant, engine, now, true)
                             .get(&service)
                             .cloned()
