@@ -40,6 +40,50 @@ pub struct AbsenceReasonDto {
     pub name: String,
 }
 
+/// The configuration entries of one kind of a tenant, decoded (a body that no longer decodes is a corrupt store).
+pub(crate) async fn config_entries<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    tenant: &str,
+    kind: &'static str,
+) -> Result<Vec<T>, ApiError> {
+    let tenant = tenant.to_string();
+    let rows = blocking_store(state, move |store| store.list_entries(&tenant, kind)).await?;
+    rows.iter()
+        .map(|(_, body)| {
+            serde_json::from_str(body).map_err(|e| {
+                ApiError::unavailable(&switchboard_store::StoreError::Corrupt(e.to_string()))
+            })
+        })
+        .collect()
+}
+
+/// Stores a configuration entry under `key`, replacing the one there.
+pub(crate) async fn put_config_entry<T: Serialize>(
+    state: &AppState,
+    tenant: &str,
+    kind: &'static str,
+    key: String,
+    value: &T,
+) -> Result<(), ApiError> {
+    let body = serde_json::to_string(value).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let tenant = tenant.to_string();
+    blocking_store(state, move |store| {
+        store.put_entry(&tenant, kind, &key, &body)
+    })
+    .await
+}
+
+/// Removes a configuration entry; false when there was none.
+pub(crate) async fn delete_config_entry(
+    state: &AppState,
+    tenant: &str,
+    kind: &'static str,
+    key: String,
+) -> Result<bool, ApiError> {
+    let tenant = tenant.to_string();
+    blocking_store(state, move |store| store.delete_entry(&tenant, kind, &key)).await
+}
+
 pub(crate) fn blocking_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&switchboard_store::Store) -> Result<T, switchboard_store::StoreError>

@@ -11,7 +11,7 @@ use switchboard_core::{Engine, ServiceId};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::lucs::directory::blocking_store;
+use crate::lucs::directory::{config_entries, delete_config_entry, put_config_entry};
 use crate::lucs::Body;
 use crate::{AppState, TenantHandle};
 
@@ -100,15 +100,7 @@ pub fn resolve(
 
 /// The tenant's configured access points, in name order.
 pub async fn list(state: &AppState, tenant: &str) -> Result<Vec<AccessPointDto>, ApiError> {
-    let tenant = tenant.to_string();
-    let rows = blocking_store(state, move |store| store.list_entries(&tenant, KIND)).await?;
-    rows.iter()
-        .map(|(_, body)| {
-            serde_json::from_str(body).map_err(|e| {
-                ApiError::unavailable(&switchboard_store::StoreError::Corrupt(e.to_string()))
-            })
-        })
-        .collect()
+    config_entries(state, tenant, KIND).await
 }
 
 /// Creates or updates the access point with this name. Returns it (its service as an id) and whether anything
@@ -144,12 +136,7 @@ pub async fn apply_access_point(
     if existing.as_ref() == Some(&wanted) {
         return Ok((wanted, false));
     }
-    let body = serde_json::to_string(&wanted).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let tenant_name = tenant.name().to_string();
-    blocking_store(state, move |store| {
-        store.put_entry(&tenant_name, KIND, &key, &body)
-    })
-    .await?;
+    put_config_entry(state, tenant.name(), KIND, key, &wanted).await?;
     Ok((wanted, true))
 }
 
@@ -175,10 +162,7 @@ pub(crate) async fn delete_access_point(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = caller.tenant.clone();
-    let key = normalize(&name);
-    let deleted =
-        blocking_store(&state, move |store| store.delete_entry(&tenant, KIND, &key)).await?;
+    let deleted = delete_config_entry(&state, &caller.tenant, KIND, normalize(&name)).await?;
     if !deleted {
         return Err(ApiError::not_found(
             "AccessPointNotFound",

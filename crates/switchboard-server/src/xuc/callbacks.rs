@@ -18,7 +18,7 @@ use switchboard_core::{Engine, ServiceId, Span, TaskInfo, TaskKind, TaskStatus, 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::lucs::callbacks::parse_due_date;
-use crate::lucs::directory::blocking_store;
+use crate::lucs::directory::{config_entries, delete_config_entry, put_config_entry};
 use crate::lucs::dto::civil_from_days;
 use crate::lucs::Body;
 use crate::{AppState, TenantHandle};
@@ -131,15 +131,7 @@ pub async fn periods(state: &AppState, tenant: &str) -> Result<Vec<Period>, ApiE
 }
 
 async fn list(state: &AppState, tenant: &str) -> Result<Vec<CallbackPeriodDto>, ApiError> {
-    let tenant = tenant.to_string();
-    let rows = blocking_store(state, move |store| store.list_entries(&tenant, KIND)).await?;
-    rows.iter()
-        .map(|(_, body)| {
-            serde_json::from_str(body).map_err(|e| {
-                ApiError::unavailable(&switchboard_store::StoreError::Corrupt(e.to_string()))
-            })
-        })
-        .collect()
+    config_entries(state, tenant, KIND).await
 }
 
 /// Creates or updates the period with this name; answers it and whether anything changed.
@@ -182,7 +174,6 @@ pub async fn apply_period(
     if current == Some(&wanted) {
         return Ok((wanted, false));
     }
-    let tenant_name = tenant.name().to_string();
     if wanted.default {
         // One default: the others lose the flag.
         for other in existing
@@ -191,20 +182,17 @@ pub async fn apply_period(
         {
             let mut other = other.clone();
             other.default = false;
-            let body =
-                serde_json::to_string(&other).map_err(|e| ApiError::invalid(e.to_string()))?;
-            let (tenant_name, other_key) = (tenant_name.clone(), other.name.to_lowercase());
-            blocking_store(state, move |store| {
-                store.put_entry(&tenant_name, KIND, &other_key, &body)
-            })
+            put_config_entry(
+                state,
+                tenant.name(),
+                KIND,
+                other.name.to_lowercase(),
+                &other,
+            )
             .await?;
         }
     }
-    let body = serde_json::to_string(&wanted).map_err(|e| ApiError::invalid(e.to_string()))?;
-    blocking_store(state, move |store| {
-        store.put_entry(&tenant_name, KIND, &key, &body)
-    })
-    .await?;
+    put_config_entry(state, tenant.name(), KIND, key, &wanted).await?;
     Ok((wanted, true))
 }
 
@@ -230,10 +218,8 @@ pub(crate) async fn delete_period(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = caller.tenant.clone();
-    let key = name.trim().to_lowercase();
     let deleted =
-        blocking_store(&state, move |store| store.delete_entry(&tenant, KIND, &key)).await?;
+        delete_config_entry(&state, &caller.tenant, KIND, name.trim().to_lowercase()).await?;
     if !deleted {
         return Err(ApiError::not_found(
             "CallbackPeriodNotFound",
