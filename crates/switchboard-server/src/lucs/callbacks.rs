@@ -111,7 +111,8 @@ fn state_name(status: TaskStatus) -> &'static str {
     }
 }
 
-fn attribute<'a>(task: &'a TaskInfo, name: &str) -> Option<&'a str> {
+/// A task's dialect attribute (names are unique: `SetAttributes` replaces a value in place).
+pub(crate) fn attribute<'a>(task: &'a TaskInfo, name: &str) -> Option<&'a str> {
     task.attributes
         .iter()
         .find(|(n, _)| n == name)

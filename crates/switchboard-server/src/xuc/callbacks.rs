@@ -17,7 +17,7 @@ use switchboard_core::{Engine, ServiceId, Span, TaskInfo, TaskKind, TaskStatus, 
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::lucs::callbacks::parse_due_date;
+use crate::lucs::callbacks::{attribute, parse_due_date};
 use crate::lucs::directory::{config_entries, delete_config_entry, put_config_entry};
 use crate::lucs::dto::civil_from_days;
 use crate::lucs::Body;
@@ -230,14 +230,6 @@ pub(crate) async fn delete_period(
 }
 
 // ----- requests as the CTI shows them ---------------------------------------------------------------------------
-
-fn attribute<'a>(task: &'a TaskInfo, name: &str) -> Option<&'a str> {
-    task.attributes
-        .iter()
-        .rev()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
 
 fn context<'a>(task: &'a TaskInfo, name: &str) -> Option<&'a str> {
     task.context
