@@ -221,7 +221,20 @@ pub fn authenticate(
     })
 }
 
-fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+/// Whether the key with this hash still works (known, not revoked, not expired), without counting a request
+/// against its limits: long-lived sessions opened with a key check it now and then.
+pub(crate) fn key_still_valid(state: &AppState, key_hash: &str, now: Time) -> bool {
+    match state.keys().lookup(state, key_hash) {
+        Ok(Some(record)) => {
+            record.revoked_at.is_none() && record.expires_at.is_none_or(|at| at > now.as_micros())
+        }
+        Ok(None) => false,
+        // The store could not say: keep the session rather than cut every wallboard on a hiccup.
+        Err(_) => true,
+    }
+}
+
+pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get("api_key")
         .and_then(|value| value.to_str().ok())

@@ -11,7 +11,7 @@
 //! Agent sockets subscribe to the events of one agent, supervisors to those of the agents of their groups (both
 //! also get the rare directory events, to follow who they watch), admins and event streams to everything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use switchboard_core::{AgentId, Event, EventKind};
@@ -72,8 +72,8 @@ struct HubState {
     next_subscriber: u64,
     /// Subscribers per agent, so that an agent's events reach its sockets without visiting every socket.
     by_agent: HashMap<AgentId, Vec<u64>>,
-    /// Subscribers with `Interest::All`.
-    n_all: usize,
+    /// Subscribers with `Interest::All`, so a batch reaches them without visiting every socket.
+    all: HashSet<u64>,
 }
 
 /// One tenant's fan-out.
@@ -155,7 +155,7 @@ impl Hub {
             state.by_agent.entry(*agent).or_default().push(id);
         }
         if interest == Interest::All {
-            state.n_all += 1;
+            state.all.insert(id);
         }
         state
             .subscribers
@@ -182,10 +182,10 @@ impl Hub {
         }
         remove_agent_index(&mut state, &previous, subscription.id);
         if previous == Interest::All {
-            state.n_all -= 1;
+            state.all.remove(&subscription.id);
         }
         if interest == Interest::All {
-            state.n_all += 1;
+            state.all.insert(subscription.id);
         }
         for agent in interest.agents() {
             state
@@ -207,9 +207,7 @@ impl Hub {
     fn unsubscribe(&self, id: u64) {
         let mut state = self.lock();
         if let Some(subscriber) = state.subscribers.remove(&id) {
-            if subscriber.interest == Interest::All {
-                state.n_all -= 1;
-            }
+            state.all.remove(&id);
             remove_agent_index(&mut state, &subscriber.interest, id);
         }
     }
@@ -261,7 +259,7 @@ fn publish(state: &mut HubState, events: Vec<Event>) {
     let mut dropped = Vec::new();
     // Subscribers to some agents get, in one part, the events about their agents and the directory events.
     let mut parts: HashMap<u64, Vec<Event>> = HashMap::new();
-    if state.subscribers.len() > state.n_all {
+    if state.subscribers.len() > state.all.len() {
         for event in batch.iter() {
             if is_directory(&event.kind) {
                 for (id, subscriber) in &state.subscribers {
@@ -283,19 +281,17 @@ fn publish(state: &mut HubState, events: Vec<Event>) {
             }
         }
     }
-    for (id, subscriber) in &state.subscribers {
-        if subscriber.interest == Interest::All
-            && subscriber.sender.try_send(batch.clone()).is_err()
-        {
-            dropped.push(*id);
+    for id in &state.all {
+        if let Some(subscriber) = state.subscribers.get(id) {
+            if subscriber.sender.try_send(batch.clone()).is_err() {
+                dropped.push(*id);
+            }
         }
     }
     // A full queue: the subscriber is cut off (its receiver closes); a closed one is gone already.
     for id in dropped {
         if let Some(subscriber) = state.subscribers.remove(&id) {
-            if subscriber.interest == Interest::All {
-                state.n_all -= 1;
-            }
+            state.all.remove(&id);
             remove_agent_index(state, &subscriber.interest, id);
         }
     }

@@ -1,5 +1,5 @@
-//! The switchboard server: the LUCS-compatible REST API and the Puzzel-compatible e-task requests over the routing
-//! engine and its durable store.
+//! The switchboard server: the LUCS-compatible REST API, the Puzzel-compatible e-task requests and the xuc CTI
+//! websocket over the routing engine and its durable store, and the web pages built on them (`web`).
 //!
 //! `AppState::open` recovers every tenant from the store; `app(state)` is the router; `serve(listener, state,
 //! shutdown)` runs it until `shutdown` resolves, then drains and snapshots. The caller binds the listener, so
@@ -14,6 +14,7 @@ pub mod clock;
 pub mod configuration;
 pub mod error;
 pub mod events;
+pub mod explorer;
 pub mod hub;
 pub mod limits;
 pub mod lucs;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod puzzel;
 pub mod stats;
+pub mod web;
 pub mod xuc;
 
 use std::collections::HashMap;
@@ -353,15 +355,7 @@ impl AppState {
         let now = self.now();
         let midnight = stats::Statistics::midnight(now);
         let store = self.store();
-        let (mut low, mut high) = (0u64, engine.last_event_seq());
-        // The first sequence number whose event is at or after midnight is in (low, high].
-        while high - low > 1 {
-            let middle = low + (high - low) / 2;
-            match store.events_after(name, middle - 1, 1)?.first() {
-                Some(event) if event.at < midnight => low = event.seq.max(middle),
-                _ => high = middle,
-            }
-        }
+        let low = events::position_before(store, name, engine.last_event_seq(), midnight)?;
         let mut statistics = stats::Statistics::begin(now);
         let mut after = low;
         loop {
@@ -374,7 +368,7 @@ impl AppState {
                 statistics.observe(event);
             }
         }
-        Ok(statistics.settle(engine))
+        Ok(statistics.settle(engine, now))
     }
 
     /// The tenant's handle, opening (recovering) it on first use, for example when a key was created for a new
@@ -668,6 +662,8 @@ pub fn endpoints() -> Vec<openapi::Endpoint> {
     list.extend(puzzel::endpoints());
     list.extend(xuc::endpoints());
     list.extend(events::endpoints());
+    list.extend(explorer::endpoints());
+    list.extend(web::endpoints());
     list
 }
 
@@ -750,6 +746,14 @@ pub async fn serve(
         shutdown.await;
         signal.begin_shutdown();
     };
+    // Small messages (CTI events, answers) go out at once: without TCP_NODELAY, Nagle's algorithm holds a small
+    // write until the previous one is acknowledged, and a peer's delayed ACK makes that up to 40 ms.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+        }
+    });
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -10,8 +10,14 @@
 //! gave up or it was cancelled (cancel, polling timeout, maximum wait, lifetime). `EWT` is the mean wait of the
 //! tasks answered today. An agent's state times add up the time spent in each xuc state since midnight or its
 //! first state change of the day.
+//!
+//! For wallboards it also keeps, per queue, the last `RECENT_MINUTES` minutes in one-minute buckets (not reset at
+//! midnight): how many tasks were unanswered in the queue (waiting or ringing; the highest count of the minute),
+//! and the answers and abandons of the minute. `ServiceLevelLast15Min` and the hour's chart come from them. The
+//! service level of a stretch of time is the tasks answered within 15 s over those answered plus those abandoned
+//! after 15 s (a caller who hangs up within 15 s counts neither way); it has no value when there were none.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use switchboard_core::{
     AgentId, AgentState, Engine, Event, EventKind, QueueReason, ServiceId, TaskId,
@@ -24,6 +30,78 @@ const THRESHOLD_MICROS: i64 = 15_000_000;
 
 fn day_of(time: Time) -> i64 {
     time.as_micros().div_euclid(DAY_MICROS)
+}
+
+/// Minutes kept per queue for the recent history: the hour of the chart plus the 15-minute window of its first
+/// point.
+pub const RECENT_MINUTES: i64 = 75;
+const MINUTE_MICROS: i64 = 60_000_000;
+/// The service-level window, in minutes.
+pub const WINDOW_MINUTES: i64 = 15;
+
+fn minute_of(time: Time) -> i64 {
+    time.as_micros().div_euclid(MINUTE_MICROS)
+}
+
+/// One minute of one queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MinuteBucket {
+    /// Minutes since the epoch.
+    pub minute: i64,
+    /// Unanswered tasks in the queue when the minute began (or when its first event came).
+    pub first_unanswered: u64,
+    /// The highest number of unanswered tasks during the minute.
+    pub max_unanswered: u64,
+    /// Unanswered tasks at the end of the minute (so far).
+    pub last_unanswered: u64,
+    /// Tasks answered in the minute.
+    pub answered: u64,
+    /// Of those, answered within 15 s.
+    pub answered_within_threshold: u64,
+    /// Tasks abandoned in the minute.
+    pub abandoned: u64,
+    /// Of those, abandoned after waiting more than 15 s.
+    pub abandoned_after_threshold: u64,
+}
+
+/// The answers and abandons of a stretch of time, and its service level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowTotals {
+    pub answered: u64,
+    pub answered_within_threshold: u64,
+    pub abandoned: u64,
+    pub abandoned_after_threshold: u64,
+}
+
+impl WindowTotals {
+    fn add(&mut self, bucket: &MinuteBucket) {
+        self.answered += bucket.answered;
+        self.answered_within_threshold += bucket.answered_within_threshold;
+        self.abandoned += bucket.abandoned;
+        self.abandoned_after_threshold += bucket.abandoned_after_threshold;
+    }
+
+    /// Answered within 15 s, in percent of answered plus abandoned after 15 s (two decimals); `None` when both
+    /// are zero.
+    pub fn service_level(&self) -> Option<f64> {
+        let base = self.answered + self.abandoned_after_threshold;
+        (base > 0).then(|| {
+            (self.answered_within_threshold as f64 * 10_000.0 / base as f64).round() / 100.0
+        })
+    }
+}
+
+/// One point of a queue's recent history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryPoint {
+    /// The start of the minute.
+    pub minute_start: Time,
+    /// The highest number of unanswered tasks during the minute.
+    pub unanswered: u64,
+    /// The minute's own answers and abandons.
+    pub minute: WindowTotals,
+    /// The 15 minutes ending with this one.
+    pub window: WindowTotals,
 }
 
 /// A queue's totals of the day.
@@ -118,6 +196,10 @@ pub struct Statistics {
     agents: HashMap<AgentId, AgentTotals>,
     /// Tasks in a queue and not answered yet: service and when they entered.
     waiting: HashMap<TaskId, (ServiceId, Time)>,
+    /// How many of `waiting` each queue has.
+    n_unanswered: HashMap<ServiceId, u64>,
+    /// Each queue's recent minutes, oldest first, at most `RECENT_MINUTES`.
+    recent: HashMap<ServiceId, VecDeque<MinuteBucket>>,
 }
 
 impl Statistics {
@@ -137,7 +219,7 @@ impl Statistics {
     }
 
     /// After the day's stored events: what the engine knows and the events did not say.
-    pub fn settle(self, engine: &Engine) -> Statistics {
+    pub fn settle(self, engine: &Engine, now: Time) -> Statistics {
         let mut stats = self;
         let midnight = Time(stats.day * DAY_MICROS);
         for agent in engine.agents() {
@@ -157,11 +239,9 @@ impl Statistics {
                         switchboard_core::TaskStatus::Waiting
                             | switchboard_core::TaskStatus::Offered
                     )
+                    && !stats.waiting.contains_key(&task)
                 {
-                    stats
-                        .waiting
-                        .entry(task)
-                        .or_insert((info.service, info.queue_started));
+                    stats.enter(task, info.service, info.queue_started, now);
                 }
             }
         }
@@ -189,25 +269,31 @@ impl Statistics {
                 );
                 if fresh {
                     self.queues.entry(*service).or_default().entered += 1;
-                    self.waiting.insert(*task, (*service, event.at));
+                    self.enter(*task, *service, event.at, event.at);
                 }
             }
             EventKind::TaskEstablished { task, .. } => {
-                if let Some((service, entered)) = self.waiting.remove(task) {
+                if let Some((service, entered)) = self.leave(*task, event.at) {
                     let wait = (event.at.as_micros() - entered.as_micros()).max(0);
+                    let within = wait <= THRESHOLD_MICROS;
                     let totals = self.queues.entry(service).or_default();
                     totals.answered += 1;
                     totals.answer_wait_micros += wait;
-                    if wait <= THRESHOLD_MICROS {
+                    if within {
                         totals.answered_within_threshold += 1;
+                    }
+                    let bucket = self.bucket(service, event.at);
+                    bucket.answered += 1;
+                    if within {
+                        bucket.answered_within_threshold += 1;
                     }
                 }
             }
             EventKind::TaskRescheduled { task, .. } => {
-                self.waiting.remove(task);
+                self.leave(*task, event.at);
             }
             EventKind::TaskTerminated { task, reason, .. } => {
-                if let Some((service, entered)) = self.waiting.remove(task) {
+                if let Some((service, entered)) = self.leave(*task, event.at) {
                     let abandoned = matches!(
                         reason,
                         TerminationReason::Cancelled
@@ -217,10 +303,16 @@ impl Statistics {
                     );
                     if abandoned {
                         let wait = event.at.as_micros() - entered.as_micros();
+                        let late = wait > THRESHOLD_MICROS;
                         let totals = self.queues.entry(service).or_default();
                         totals.abandoned += 1;
-                        if wait > THRESHOLD_MICROS {
+                        if late {
                             totals.abandoned_after_threshold += 1;
+                        }
+                        let bucket = self.bucket(service, event.at);
+                        bucket.abandoned += 1;
+                        if late {
+                            bucket.abandoned_after_threshold += 1;
                         }
                     }
                 }
@@ -243,6 +335,121 @@ impl Statistics {
             }
             _ => {}
         }
+    }
+
+    /// A task enters a queue unanswered (leaving the queue it was in, if any).
+    fn enter(&mut self, task: TaskId, service: ServiceId, entered: Time, at: Time) {
+        self.leave(task, at);
+        self.bucket(service, at);
+        self.waiting.insert(task, (service, entered));
+        let count = self.n_unanswered.entry(service).or_default();
+        *count += 1;
+        let count = *count;
+        let bucket = self.bucket(service, at);
+        bucket.last_unanswered = count;
+        bucket.max_unanswered = bucket.max_unanswered.max(count);
+    }
+
+    /// A task leaves the unanswered ones (answered, rescheduled, ended); its queue and when it entered.
+    fn leave(&mut self, task: TaskId, at: Time) -> Option<(ServiceId, Time)> {
+        let (service, entered) = self.waiting.remove(&task)?;
+        self.bucket(service, at);
+        let count = self.n_unanswered.entry(service).or_default();
+        *count = count.saturating_sub(1);
+        let count = *count;
+        self.bucket(service, at).last_unanswered = count;
+        Some((service, entered))
+    }
+
+    /// The bucket of `at`'s minute in a queue's recent history, created (carrying the unanswered count) if
+    /// needed; buckets older than `RECENT_MINUTES` go.
+    fn bucket(&mut self, service: ServiceId, at: Time) -> &mut MinuteBucket {
+        let minute = minute_of(at);
+        let level = self.n_unanswered.get(&service).copied().unwrap_or(0);
+        let buckets = self.recent.entry(service).or_default();
+        // Events come in order, so a minute is never older than the newest bucket but for a clock step back;
+        // such an event counts in the newest bucket.
+        if buckets.back().is_none_or(|b| b.minute < minute) {
+            let carried = buckets.back().map(|b| b.last_unanswered).unwrap_or(level);
+            buckets.push_back(MinuteBucket {
+                minute,
+                first_unanswered: carried,
+                max_unanswered: carried,
+                last_unanswered: carried,
+                ..MinuteBucket::default()
+            });
+            while buckets
+                .front()
+                .is_some_and(|b| b.minute <= minute - RECENT_MINUTES)
+            {
+                buckets.pop_front();
+            }
+        }
+        buckets.back_mut().expect("a bucket was just ensured")
+    }
+
+    /// The answers and abandons of a queue in the `WINDOW_MINUTES` minutes up to `now` (its minute included).
+    pub fn recent_window(&self, service: ServiceId, now: Time) -> WindowTotals {
+        let last = minute_of(now);
+        let mut totals = WindowTotals::default();
+        for bucket in self.recent.get(&service).into_iter().flatten() {
+            if bucket.minute > last - WINDOW_MINUTES && bucket.minute <= last {
+                totals.add(bucket);
+            }
+        }
+        totals
+    }
+
+    /// A queue's last `minutes` minutes up to `now`'s, oldest first: the unanswered tasks (highest of each
+    /// minute), the minute's answers and abandons, and the 15-minute window ending with it.
+    pub fn recent_history(&self, service: ServiceId, now: Time, minutes: i64) -> Vec<HistoryPoint> {
+        let last = minute_of(now);
+        let first = last - minutes.clamp(1, RECENT_MINUTES - WINDOW_MINUTES) + 1;
+        let empty = VecDeque::new();
+        let buckets = self.recent.get(&service).unwrap_or(&empty);
+        let current = self.n_unanswered.get(&service).copied().unwrap_or(0);
+        let mut points = Vec::new();
+        let mut window: VecDeque<WindowTotals> = VecDeque::new();
+        let mut index = 0;
+        // The level before the first bucket of the range: the count the next bucket started with.
+        let mut level = None;
+        for minute in (first - WINDOW_MINUTES + 1)..=last {
+            while index < buckets.len() && buckets[index].minute < minute {
+                level = Some(buckets[index].last_unanswered);
+                index += 1;
+            }
+            let bucket = buckets.get(index).filter(|b| b.minute == minute);
+            let mut totals = WindowTotals::default();
+            let unanswered = match bucket {
+                Some(bucket) => {
+                    totals.add(bucket);
+                    bucket.max_unanswered
+                }
+                None => level
+                    .or_else(|| buckets.get(index).map(|b| b.first_unanswered))
+                    .unwrap_or(current),
+            };
+            window.push_back(totals);
+            if window.len() > WINDOW_MINUTES as usize {
+                window.pop_front();
+            }
+            if minute >= first {
+                let mut sum = WindowTotals::default();
+                for part in &window {
+                    sum.answered += part.answered;
+                    sum.answered_within_threshold += part.answered_within_threshold;
+                    sum.abandoned += part.abandoned;
+                    sum.abandoned_after_threshold += part.abandoned_after_threshold;
+                }
+                points.push(HistoryPoint {
+                    minute_start: Time(minute * MINUTE_MICROS),
+                    unanswered,
+                    minute: totals,
+                    window: sum,
+                });
+            }
+        }
+        points
     }
 
     /// Midnight: the counters start again; agents keep their state, counted from midnight.
@@ -308,6 +515,63 @@ mod tests {
             .create_task(Time::ZERO, TaskSpec::new(task, service))
             .expect("task");
         engine.task_info(task).expect("live")
+    }
+
+    #[test]
+    fn the_recent_history_keeps_minutes_and_carries_the_unanswered_count() {
+        let service = ServiceId(Uuid::from_u128(1));
+        let agent = AgentId(Uuid::from_u128(2));
+        let task = |n: u128| TaskId(Uuid::from_u128(100 + n));
+        let queued = |n| EventKind::TaskQueued {
+            task: task(n),
+            service,
+            reason: QueueReason::Created,
+        };
+        let answered = |n| EventKind::TaskEstablished {
+            task: task(n),
+            agent,
+        };
+        let mut stats = Statistics::default();
+        // Minute 10: two enter, one is answered after 10 s. Minute 12: the other is answered after 120 s.
+        // Minute 40: one enters and is still waiting.
+        for e in [
+            event(1, 600, queued(1)),
+            event(2, 605, queued(2)),
+            event(3, 615, answered(1)),
+            event(4, 725, answered(2)),
+            event(5, 2_400, queued(3)),
+        ] {
+            stats.observe(&e);
+        }
+        let now = at(2_430);
+        let points = stats.recent_history(service, now, 60);
+        assert_eq!(points.len(), 60);
+        assert_eq!(points.last().unwrap().minute_start, at(2_400));
+        let point = |second: i64| {
+            points
+                .iter()
+                .find(|p| p.minute_start == at(second))
+                .expect("a point for that minute")
+        };
+        assert_eq!(point(600).unanswered, 2);
+        assert_eq!(point(600).minute.answered, 1);
+        assert_eq!(point(600).window.service_level(), Some(100.0));
+        assert_eq!(point(660).unanswered, 1, "carried over a quiet minute");
+        assert_eq!(point(720).minute.answered, 1);
+        assert_eq!(point(720).window.service_level(), Some(50.0));
+        assert_eq!(point(1_440).window.service_level(), Some(50.0));
+        assert_eq!(
+            point(1_500).window.service_level(),
+            Some(0.0),
+            "minute 10 left the window"
+        );
+        assert_eq!(point(1_620).window.service_level(), None, "15 minutes on");
+        assert_eq!(point(1_620).unanswered, 0);
+        assert_eq!(point(2_400).unanswered, 1);
+        assert_eq!(points[0].unanswered, 0, "before anything happened");
+        let window = stats.recent_window(service, now);
+        assert_eq!(window, WindowTotals::default());
+        assert_eq!(stats.recent_window(service, at(720)).answered, 2);
     }
 
     #[test]

@@ -15,6 +15,11 @@ use switchboard_store::{Store, StoreUrl};
 
 mod bench;
 mod bench_cti;
+mod bench_day;
+mod client;
+mod day;
+mod demo_live;
+mod sim_agent;
 
 const DEMO: &str = include_str!("demo.txt");
 
@@ -42,13 +47,20 @@ enum Commands {
         /// Address to listen on.
         #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:4444")]
         listen: SocketAddr,
-        /// Database: sqlite://PATH (default) or postgres://USER:PASSWORD@HOST/DB.
-        #[arg(
-            long,
-            env = "SWITCHBOARD_DB",
-            default_value = "sqlite://switchboard.db"
-        )]
-        db: String,
+        /// Database: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: sqlite://switchboard.db, or
+        /// sqlite://switchboard-demo.db with --demo].
+        #[arg(long, env = "SWITCHBOARD_DB")]
+        db: Option<String>,
+        /// Run the demo contact center: demo services, agents and callers routing live (simulated agents on CTI
+        /// sockets, callers over REST), every decision printed. Refuses a database that holds other data.
+        #[arg(long)]
+        demo: bool,
+        /// Simulated agents in the demo.
+        #[arg(long, default_value_t = 24, requires = "demo")]
+        demo_agents: usize,
+        /// How many times faster than real time the demo runs.
+        #[arg(long, default_value_t = 1.0, requires = "demo")]
+        demo_speed: f64,
         /// Make sure an admin key with this value exists (for automation).
         #[arg(long, env = "SWITCHBOARD_ADMIN_KEY", hide_env_values = true)]
         admin_key: Option<String>,
@@ -124,6 +136,8 @@ enum Commands {
         /// The script file.
         file: String,
     },
+    /// Simulate a contact center on the routing engine with a simulated clock, or check it against Erlang C.
+    Simulate(switchboard_sim::cli::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +191,82 @@ enum BenchScenario {
         #[arg(long)]
         json: bool,
     },
+    /// The full task lifecycle: calls created over REST at a fixed rate, each offer answered on the agent's CTI
+    /// socket and hung up at once; latency from each call's due time to its offer, answer and end.
+    Lifecycle {
+        #[command(flatten)]
+        day: DayArgs,
+    },
+    /// A compressed contact-center day: Poisson arrivals following a day curve over several services, agents
+    /// that ring, talk, wrap up, decline, miss offers (RONA) and pause, VIP callers and callers who hang up.
+    Mixed {
+        #[command(flatten)]
+        day: DayArgs,
+        /// Mean talk time in seconds.
+        #[arg(long, default_value_t = 4.0)]
+        handle_secs: f64,
+        /// Wrap-up after each call, in seconds.
+        #[arg(long, default_value_t = 1)]
+        wrapup_secs: u64,
+        /// Mean patience of a waiting caller, in seconds.
+        #[arg(long, default_value_t = 20.0)]
+        patience_secs: f64,
+        /// Share of VIP (high priority) calls.
+        #[arg(long, default_value_t = 0.1)]
+        vip_share: f64,
+    },
+}
+
+/// What the lifecycle and mixed scenarios share.
+#[derive(clap::Args)]
+struct DayArgs {
+    /// The server.
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:4444")]
+    url: String,
+    /// An admin API key (it provisions services, users and CTI credentials).
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    key: String,
+    /// Agents (each on its own CTI socket).
+    #[arg(long, default_value_t = 100)]
+    agents: usize,
+    /// Services.
+    #[arg(long, default_value_t = 1)]
+    services: usize,
+    /// Services each agent serves.
+    #[arg(long, default_value_t = 1)]
+    skills: usize,
+    /// Calls per second offered (open loop; the average for mixed).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds of calls.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// REST requests in flight at most.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seed of the random choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl DayArgs {
+    fn options(self) -> bench_day::DayOptions {
+        bench_day::DayOptions {
+            url: self.url,
+            key: self.key,
+            agents: self.agents,
+            services: self.services,
+            skills: self.skills,
+            rate: self.rate,
+            duration: std::time::Duration::from_secs(self.duration),
+            concurrency: self.concurrency,
+            seed: self.seed,
+            json: self.json,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -223,6 +313,7 @@ fn main() -> ExitCode {
             .with_context(|| format!("could not read script {file}"))
             .and_then(|script| run_script(&script)),
         Commands::Keys { db, command } => keys(&db, command),
+        Commands::Simulate(args) => switchboard_sim::cli::run(args),
         Commands::Bench {
             scenario:
                 BenchScenario::CreateTasks {
@@ -271,6 +362,33 @@ fn main() -> ExitCode {
                     json,
                 }))
             }),
+        Commands::Bench {
+            scenario: BenchScenario::Lifecycle { day },
+        } => tokio::runtime::Runtime::new()
+            .context("could not start the async runtime")
+            .and_then(|runtime| runtime.block_on(bench_day::lifecycle(day.options()))),
+        Commands::Bench {
+            scenario:
+                BenchScenario::Mixed {
+                    day,
+                    handle_secs,
+                    wrapup_secs,
+                    patience_secs,
+                    vip_share,
+                },
+        } => tokio::runtime::Runtime::new()
+            .context("could not start the async runtime")
+            .and_then(|runtime| {
+                runtime.block_on(bench_day::mixed(
+                    day.options(),
+                    bench_day::MixedOptions {
+                        handle: std::time::Duration::from_secs_f64(handle_secs.max(0.0)),
+                        wrapup_secs,
+                        patience: std::time::Duration::from_secs_f64(patience_secs.max(0.001)),
+                        vip_share: vip_share.clamp(0.0, 1.0),
+                    },
+                ))
+            }),
         Commands::Openapi => {
             println!("{:#}", switchboard_server::openapi_document());
             Ok(())
@@ -278,6 +396,9 @@ fn main() -> ExitCode {
         Commands::Serve {
             listen,
             db,
+            demo,
+            demo_agents,
+            demo_speed,
             admin_key,
             log_format,
             retention_days,
@@ -309,6 +430,17 @@ fn main() -> ExitCode {
                 },
                 ..ServerConfig::default()
             };
+            let db = db.unwrap_or_else(|| {
+                if demo {
+                    "sqlite://switchboard-demo.db".to_string()
+                } else {
+                    "sqlite://switchboard.db".to_string()
+                }
+            });
+            let demo = demo.then_some(demo_live::Demo {
+                agents: demo_agents.max(1),
+                speed: demo_speed,
+            });
             serve(
                 listen,
                 &db,
@@ -316,6 +448,7 @@ fn main() -> ExitCode {
                 log_format,
                 server_config,
                 config.as_deref(),
+                demo,
             )
         }
         Commands::Import { file, url, key } => import(&file, &url, &key),
@@ -456,6 +589,7 @@ fn serve(
     log_format: LogFormat,
     config: ServerConfig,
     config_file: Option<&str>,
+    demo: Option<demo_live::Demo>,
 ) -> anyhow::Result<()> {
     let configuration = config_file
         .map(|file| {
@@ -504,11 +638,104 @@ fn serve(
             println!("    curl -H 'api_key: {}' http://{address}/v1.0/services\n", created.key);
             println!("More keys: switchboard keys create --name crm --roles TasksManage,UserControl\n");
         }
+        let demo_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(demo) = demo {
+            start_demo(&state, address, demo, demo_stop.clone()).await?;
+        }
         println!("switchboard listening on http://{address} (database {shown})");
-        switchboard_server::serve(listener, state, shutdown_signal())
+        let result = switchboard_server::serve(listener, state, shutdown_signal())
             .await
-            .context("server error")
+            .context("server error");
+        demo_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
     })
+}
+
+/// Seeds the demo tenant (refusing a database with other data), then runs the demo beside the server.
+async fn start_demo(
+    state: &AppState,
+    address: SocketAddr,
+    demo: demo_live::Demo,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    let tenant_name = ServerConfig::default().default_tenant;
+    let tenant = state
+        .tenant(&tenant_name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    demo_live::check_tenant(state, &tenant)?;
+    let text = demo_live::configuration(demo.agents).to_string();
+    let configuration =
+        switchboard_server::configuration::parse(&text, "demo.json").map_err(anyhow::Error::msg)?;
+    switchboard_server::configuration::apply(state, &tenant, configuration)
+        .await
+        .map_err(|e| anyhow::anyhow!("the demo configuration was not applied: {}", e.message))?;
+    // The demo drives the server over its own API with a key of its own, made anew at every start.
+    let now = state.now();
+    while state.store().revoke_key("demo-driver", now)? {}
+    let key = switchboard_server::create_key(
+        state.store(),
+        &switchboard_server::NewKey {
+            tenant: tenant_name.clone(),
+            name: "demo-driver".to_string(),
+            roles: Role::ALL.to_vec(),
+            expires_at: None,
+            rate_limit: None,
+            burst_limit: None,
+        },
+        now,
+    )?;
+    // A read-only key for the task explorer (and the wallboard's API-key sign-in), also made anew.
+    while state.store().revoke_key("demo-viewer", now)? {}
+    let viewer = switchboard_server::create_key(
+        state.store(),
+        &switchboard_server::NewKey {
+            tenant: tenant_name,
+            name: "demo-viewer".to_string(),
+            roles: vec![
+                Role::OuReadonly,
+                Role::ServiceReadonly,
+                Role::TasksReadonly,
+                Role::UserReadonly,
+            ],
+            expires_at: None,
+            rate_limit: None,
+            burst_limit: None,
+        },
+        now,
+    )?;
+    let api = client::Api::new(&format!("http://{address}"), &key.key, 16)?;
+    println!(
+        "\nDemo contact center (all of it marked Demo, addresses in {}):",
+        demo_live::DOMAIN
+    );
+    println!(
+        "  {} simulated agents on CTI sockets, simulated callers over REST, at {}x real time",
+        demo.agents, demo.speed
+    );
+    println!(
+        "  wallboard:     http://{address}/wallboard  (supervisor {} / {})",
+        demo_live::SUPERVISOR_LOGIN,
+        demo_live::PASSWORD
+    );
+    println!(
+        "  agent desktop: http://{address}/agent  (agent {} / {}, line {})",
+        demo_live::AGENT_LOGIN,
+        demo_live::PASSWORD,
+        demo_live::line_of(demo.agents)
+    );
+    println!(
+        "  task explorer: http://{address}/tasks  (read-only API key {})",
+        viewer.key
+    );
+    println!("Every routing decision follows (time, what, where, who):\n");
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(error) = demo.run(api, state, tenant, stop).await {
+            eprintln!("the demo stopped: {error:#}");
+        }
+    });
+    Ok(())
 }
 
 fn import(file: &str, url: &str, key: &str) -> anyhow::Result<()> {

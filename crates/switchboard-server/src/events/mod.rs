@@ -438,6 +438,27 @@ async fn read_store(
     .await
 }
 
+/// The position just before a tenant's first stored event at or after `time`, found by bisecting the sequence
+/// numbers up to `last_seq` (event times grow with them): reading after it gives the events from `time` on.
+/// Blocking.
+pub fn position_before(
+    store: &switchboard_store::Store,
+    tenant: &str,
+    last_seq: u64,
+    time: switchboard_core::Time,
+) -> Result<u64, switchboard_store::StoreError> {
+    let (mut low, mut high) = (0u64, last_seq);
+    // The first sequence number whose event is at or after `time` is in (low, high].
+    while high > low + 1 {
+        let middle = low + (high - low) / 2;
+        match store.events_after(tenant, middle - 1, 1)?.first() {
+            Some(event) if event.at < time => low = event.seq.max(middle),
+            _ => high = middle,
+        }
+    }
+    Ok(low)
+}
+
 /// The oldest stored event of a tenant, if any.
 pub async fn oldest_kept(state: &AppState, tenant: &str) -> Result<Option<u64>, ApiError> {
     Ok(read_store(state, tenant, 0, 1)

@@ -78,6 +78,18 @@ pub struct TokenGrant {
     pub login: String,
     /// When the token stops working.
     pub expires: Instant,
+    /// Set for a token traded for an API key: a read-only session that watches the key's tenant.
+    pub watcher: Option<Watcher>,
+}
+
+/// A read-only CTI session opened with an API key (wallboards without a CTI login): it sees every queue and
+/// agent of the key's tenant and may not command anything. It lasts while the key stays valid.
+#[derive(Clone, Debug)]
+pub struct Watcher {
+    /// The session's user: no engine agent (a nil id), the `Admin` profile for what it sees.
+    pub user: CtiUser,
+    /// The SHA-256 of the API key, to check that the key still works.
+    pub key_hash: String,
 }
 
 /// The in-memory directory of CTI users and their tokens.
@@ -331,9 +343,43 @@ impl CtiDirectory {
             TokenGrant {
                 login: user.login.to_lowercase(),
                 expires: now + ttl,
+                watcher: None,
             },
         );
         Ok((user, token))
+    }
+
+    /// Hands out a token for a read-only session of an API key's tenant (see `Watcher`), valid for `ttl`.
+    pub fn watch(&self, tenant: &str, key_name: &str, key_hash: &str, ttl: Duration) -> String {
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let user = CtiUser {
+            login: format!("api key {key_name}"),
+            tenant: tenant.to_string(),
+            agent: AgentId(uuid::Uuid::nil()),
+            password_hash: String::new(),
+            profile: CtiProfile::Admin,
+            queues: Vec::new(),
+            groups: Vec::new(),
+        };
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        tokens.retain(|_, grant| grant.expires > now);
+        tokens.insert(
+            token.clone(),
+            TokenGrant {
+                login: user.login.clone(),
+                expires: now + ttl,
+                watcher: Some(Watcher {
+                    user,
+                    key_hash: key_hash.to_string(),
+                }),
+            },
+        );
+        token
     }
 
     /// The user a token belongs to, if the token is valid now.
@@ -347,6 +393,9 @@ impl CtiDirectory {
             .ok_or(AuthFailure::InvalidToken)?;
         if grant.expires <= Instant::now() {
             return Err(AuthFailure::TokenExpired);
+        }
+        if let Some(watcher) = &grant.watcher {
+            return Ok((watcher.user.clone(), grant.clone()));
         }
         let user = self.user(&grant.login).ok_or(AuthFailure::InvalidToken)?;
         Ok((user, grant))

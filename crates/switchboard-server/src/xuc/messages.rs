@@ -43,6 +43,23 @@ pub fn agent_state(engine: &Engine, info: &AgentInfo, now: Time) -> Value {
         "queues": queue_numbers(engine, info),
         "cause": info.paused.clone().or_else(|| info.absent.clone()).unwrap_or_default(),
     });
+    // An extension for wallboards: the task the agent is offered or handles (docs/cti.md).
+    let current = info
+        .tasks
+        .iter()
+        .filter_map(|t| engine.task_info(*t))
+        .min_by_key(|t| t.status != TaskStatus::Offered);
+    if let Some(task) = &current {
+        let queue = engine.service_spec(task.service);
+        body["task"] = json!({
+            "taskId": task.id.to_string(),
+            "customer": task.customer,
+            "queueId": queue.map(|(_, number)| number),
+            "queueName": queue.map(|(spec, _)| spec.name.clone()),
+            "taskType": kind_name(task.kind),
+            "state": crate::lucs::dto::task_state_name(task.status),
+        });
+    }
     if info.state == AgentState::OnCall {
         let task = info
             .tasks

@@ -62,7 +62,25 @@ struct Session {
     /// Agent groups learned from the engine, so that a supervisor's session skips other groups' events without
     /// taking the tenant's lock.
     groups: HashMap<AgentId, u32>,
+    /// A read-only session opened with an API key (`Watcher`): it has no agent of its own and commands nothing.
+    watcher: bool,
 }
+
+/// What a watching session (API key) may ask: reads only.
+const READ_COMMANDS: &[&str] = &[
+    "subscribeToAgentEvents",
+    "getAgentStates",
+    "subscribeToQueueStats",
+    "getQueueStatistics",
+    "subscribeToAgentStats",
+    "getList",
+    "getAgentDirectory",
+    "getCallbackLists",
+    "getCallbackPreferredPeriods",
+    "findCallbackRequest",
+    "getQueueHistory",
+    "getPauseReasons",
+];
 
 /// How often a session's queue statistics are sent at most.
 const STATS_EVERY: Duration = Duration::from_millis(250);
@@ -73,6 +91,7 @@ enum End {
     Silent,
     TooSlow,
     TokenExpired,
+    KeyRefused,
 }
 
 /// Runs a signed-in socket to its end.
@@ -109,7 +128,10 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         CtiProfile::Admin => Interest::All,
     };
     let subscription = tenant.hub().subscribe(interest, config.socket_buffer);
-    state.cti_sessions().connect(&user.tenant, user.agent);
+    let watcher = grant.watcher.clone();
+    if watcher.is_none() {
+        state.cti_sessions().connect(&user.tenant, user.agent);
+    }
     let mut session = Session {
         state: state.clone(),
         tenant,
@@ -122,9 +144,11 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         callbacks: None,
         stats_sent: Instant::now(),
         groups: HashMap::new(),
+        watcher: watcher.is_some(),
     };
     session.greet();
     let mut last_heard = Instant::now();
+    let mut key_checked = Instant::now();
     // Once a second (queue statistics that changed without events, such as the longest wait, go out then); a
     // late tick is skipped rather than repeated, so a busy server does not get busier.
     let mut check = tokio::time::interval(Duration::from_secs(1).min(config.silence_timeout / 2));
@@ -154,6 +178,14 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
                 if grant.expires <= Instant::now() {
                     break End::TokenExpired;
                 }
+                if let Some(watcher) = &watcher {
+                    if key_checked.elapsed() >= config.watch_key_check {
+                        key_checked = Instant::now();
+                        if !crate::auth::key_still_valid(&session.state, &watcher.key_hash, session.now()) {
+                            break End::KeyRefused;
+                        }
+                    }
+                }
             }
         }
         if session.out.capacity() == 0 {
@@ -165,6 +197,7 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         End::Silent => Some("no message within the silence timeout"),
         End::TooSlow => Some("too slow: the client did not read its messages"),
         End::TokenExpired => Some("the token expired"),
+        End::KeyRefused => Some("the API key was revoked or expired"),
     };
     let _ = close_sender.send(reason);
     let Session {
@@ -177,13 +210,30 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
     } = session;
     drop(subscription);
     drop(out);
-    // A client that reads nothing could hold the writer forever: it gets a few seconds to take what is queued.
-    let writer_abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(5), writer)
-        .await
-        .is_err()
-    {
-        writer_abort.abort();
+    // The closing handshake, beside the lease below. While the writer hands over what is queued and the close
+    // frame, what the client still sends is read and dropped until it answers the close or leaves: a socket
+    // closed with unread input is reset, and the client would lose what was queued for it, close frame included.
+    // A client that reads nothing could hold this forever: it gets `close_grace`.
+    let grace = config.close_grace;
+    tokio::spawn(async move {
+        let writer_abort = writer.abort_handle();
+        let drain = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let handshake = async {
+            let _ = tokio::join!(writer, drain);
+        };
+        if tokio::time::timeout(grace, handshake).await.is_err() {
+            writer_abort.abort();
+        }
+    });
+    if watcher.is_some() {
+        // A watching session holds no agent's lease.
+        return;
     }
     let generation = state.cti_sessions().disconnect(&user.tenant, user.agent);
     // The lease: log the agent out unless it reconnects within the grace period.
@@ -246,9 +296,11 @@ impl Session {
             "LoggedOn",
             json!({"username": self.user.login, "userId": number, "agentId": number, "phoneNumber": line}),
         );
+        // A watching session (API key) says so in its rights: it reads everything and commands nothing.
+        let rights: &[&str] = if self.watcher { &["watchOnly"] } else { &[] };
         self.send_message(
             "RightProfile",
-            json!({"profile": self.user.profile.xuc_name(), "rights": []}),
+            json!({"profile": self.user.profile.xuc_name(), "rights": rights}),
         );
         // The agent's own state, so that a desktop can draw itself at once.
         if let Some(body) = self.read(|engine| {
@@ -444,7 +496,7 @@ impl Session {
                 .filter(|service| self.can_see_queue(engine, *service))
                 .filter_map(|service| {
                     let mut queue = counters.get(&service)?.clone();
-                    queue.push(longest_wait(engine, service, now));
+                    queue.extend(moving_counters(&self.tenant, engine, service, now));
                     Some((engine.service_spec(service)?.1, queue))
                 })
                 .collect()
@@ -495,7 +547,23 @@ impl Session {
     }
 
     async fn dispatch(&mut self, command: &str, args: &Map<String, Value>) -> Result<(), String> {
+        if self.watcher && !READ_COMMANDS.contains(&command) {
+            return Err(
+                "a session opened with an API key only watches; sign in as a user to command"
+                    .into(),
+            );
+        }
         match command {
+            "getQueueHistory" => self.queue_history(args),
+            "getPauseReasons" => {
+                let reasons =
+                    crate::lucs::directory::absence_reasons(&self.state, &self.user.tenant)
+                        .await
+                        .map_err(|e| e.message)?;
+                let list: Vec<Value> = reasons.iter().map(|r| json!({"name": r.name})).collect();
+                self.send_message("PauseReasons", Value::Array(list));
+                Ok(())
+            }
             "agentLogin" => {
                 let agent = self.target_agent(args, "agentid")?;
                 let line = match string_arg(args, "agentphonenumber")? {
@@ -595,7 +663,7 @@ impl Session {
                             .cloned()
                             .into_iter()
                             .flatten()
-                            .chain([longest_wait(engine, service, now)])
+                            .chain(moving_counters(&self.tenant, engine, service, now))
                             .collect::<Vec<_>>(),
                     )
                 });
@@ -752,6 +820,64 @@ impl Session {
             ),
             other => Err(format!("unknown command '{other}'")),
         }
+    }
+
+    /// `getQueueHistory` (an extension for wallboards): the last `minutes` minutes (default and at most 60) of
+    /// each queue the user may see, or of `queueId`, one `QueueHistory` message per queue.
+    fn queue_history(&self, args: &Map<String, Value>) -> Result<(), String> {
+        let minutes = match int_arg(args, "minutes")? {
+            Arg::Value(m) if (1..=60).contains(&m) => m,
+            Arg::Value(_) => return Err("minutes must be between 1 and 60".into()),
+            Arg::Missing => 60,
+        };
+        let wanted = match int_arg(args, "queueId")? {
+            Arg::Missing => None,
+            Arg::Value(_) => Some(self.target_queue(args)?),
+        };
+        let now = self.now();
+        let queues: Vec<(ServiceId, u32)> = self.read(|engine| {
+            engine
+                .services()
+                .into_iter()
+                .filter(|s| wanted.is_none_or(|w| w == *s))
+                .filter(|s| self.can_see_queue(engine, *s))
+                .filter_map(|s| Some((s, engine.service_spec(s)?.1)))
+                .collect()
+        });
+        if wanted.is_some() && queues.is_empty() {
+            return Err("the queue is not one you may see".into());
+        }
+        for (service, number) in queues {
+            let points = self
+                .tenant
+                .hub()
+                .statistics(|stats| stats.recent_history(service, now, minutes));
+            let minutes: Vec<Value> = points
+                .iter()
+                .map(|point| {
+                    json!({
+                        "start": iso_time(point.minute_start),
+                        "unanswered": point.unanswered,
+                        "answered": point.minute.answered,
+                        "answeredWithin15": point.minute.answered_within_threshold,
+                        "abandoned": point.minute.abandoned,
+                        "abandonedAfter15": point.minute.abandoned_after_threshold,
+                        "window": {
+                            "answered": point.window.answered,
+                            "answeredWithin15": point.window.answered_within_threshold,
+                            "abandoned": point.window.abandoned,
+                            "abandonedAfter15": point.window.abandoned_after_threshold,
+                        },
+                        "serviceLevel": point.window.service_level(),
+                    })
+                })
+                .collect();
+            self.send_message(
+                "QueueHistory",
+                json!({"queueId": number, "minutes": minutes}),
+            );
+        }
+        Ok(())
     }
 
     // ----- callbacks ------------------------------------------------------------------------------------------
@@ -1290,14 +1416,27 @@ pub(super) fn all_queue_counters(
 ) -> HashMap<ServiceId, Vec<(&'static str, Value)>> {
     let mut talking: HashMap<ServiceId, usize> = HashMap::new();
     let mut logged: HashMap<ServiceId, usize> = HashMap::new();
+    let mut busy: HashMap<ServiceId, usize> = HashMap::new();
+    let mut paused: HashMap<ServiceId, usize> = HashMap::new();
+    let mut wrapup: HashMap<ServiceId, usize> = HashMap::new();
     for (service, state) in engine.membership_states() {
-        if state == AgentState::OnCall {
-            *talking.entry(service).or_default() += 1;
+        match state {
+            AgentState::OnCall => {
+                *talking.entry(service).or_default() += 1;
+                *busy.entry(service).or_default() += 1;
+            }
+            AgentState::Ringing | AgentState::Dialing => *busy.entry(service).or_default() += 1,
+            AgentState::OnPause => *paused.entry(service).or_default() += 1,
+            AgentState::OnWrapup => *wrapup.entry(service).or_default() += 1,
+            AgentState::Ready | AgentState::LoggedOut => {}
         }
         if state != AgentState::LoggedOut {
             *logged.entry(service).or_default() += 1;
         }
     }
+    let count = |counts: &HashMap<ServiceId, usize>, service| {
+        json!(counts.get(&service).copied().unwrap_or(0))
+    };
     engine
         .services()
         .into_iter()
@@ -1310,18 +1449,36 @@ pub(super) fn all_queue_counters(
             counters.extend([
                 ("WaitingCalls", json!(info.n_waiting)),
                 ("AvailableAgents", json!(info.n_available)),
-                (
-                    "TalkingAgents",
-                    json!(talking.get(&service).copied().unwrap_or(0)),
-                ),
-                (
-                    "LoggedAgents",
-                    json!(logged.get(&service).copied().unwrap_or(0)),
-                ),
+                ("TalkingAgents", count(&talking, service)),
+                ("LoggedAgents", count(&logged, service)),
+                // Extensions for wallboards (docs/cti.md).
+                ("BusyAgents", count(&busy, service)),
+                ("PausedAgents", count(&paused, service)),
+                ("WrapupAgents", count(&wrapup, service)),
             ]);
             Some((service, counters))
         })
         .collect()
+}
+
+/// The counters that move with the clock even when nothing happens: `LongestWaitingTime` and the extensions over
+/// the last 15 minutes (`ServiceLevelLast15Min`, null when nothing was answered or abandoned after 15 s;
+/// `AnsweredLast15Min`, `AbandonedLast15Min`).
+fn moving_counters(
+    tenant: &TenantHandle,
+    engine: &Engine,
+    service: ServiceId,
+    now: Time,
+) -> [(&'static str, Value); 4] {
+    let window = tenant
+        .hub()
+        .statistics(|stats| stats.recent_window(service, now));
+    [
+        longest_wait(engine, service, now),
+        ("ServiceLevelLast15Min", json!(window.service_level())),
+        ("AnsweredLast15Min", json!(window.answered)),
+        ("AbandonedLast15Min", json!(window.abandoned)),
+    ]
 }
 
 /// `LongestWaitingTime`: the longest current wait in the queue, in seconds.

@@ -228,6 +228,25 @@ fn routes(service: &str, user: &str, task: &str) -> Vec<(Method, String, Vec<Rol
         "/v2.0/services".to_string(),
         vec![Configuration],
     ));
+    // The task explorer and the wallboard's API-key sessions (extensions).
+    table.extend([
+        (Method::GET, "/v2.0/tasks".to_string(), read_tasks.clone()),
+        (
+            Method::GET,
+            format!("/v2.0/tasks/{task}/timeline"),
+            read_tasks.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/v2.0/tasks/{task}/explanation"),
+            read_tasks.clone(),
+        ),
+        (
+            Method::POST,
+            "/v2.0/cti/watchtoken".to_string(),
+            vec![UserReadonly, UserProvision, UserControl],
+        ),
+    ]);
     table
 }
 

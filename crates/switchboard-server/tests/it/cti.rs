@@ -15,14 +15,19 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A CTI client: the messages it received, in order.
-struct Cti {
-    socket: Socket,
-    seen: Vec<Value>,
+pub(crate) struct Cti {
+    pub(crate) socket: Socket,
+    pub(crate) seen: Vec<Value>,
 }
 
 impl Cti {
-    async fn connect(app: &TestApp, login: &str, password: &str) -> Cti {
+    pub(crate) async fn connect(app: &TestApp, login: &str, password: &str) -> Cti {
         let token = token(app, login, password).await;
+        Cti::connect_token(app, &token).await
+    }
+
+    /// A session opened with a token, read up to its `RightProfile`.
+    pub(crate) async fn connect_token(app: &TestApp, token: &str) -> Cti {
         let url = format!(
             "{}/xuc/api/2.0/cti?token={token}",
             app.base.replace("http://", "ws://")
@@ -41,14 +46,14 @@ impl Cti {
         cti
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::Text(message.to_string().into()))
             .await
             .expect("send");
     }
 
-    async fn command(&mut self, command: &str, args: Value) {
+    pub(crate) async fn command(&mut self, command: &str, args: Value) {
         let mut message = json!({"claz": "web", "command": command});
         if let Value::Object(args) = args {
             for (key, value) in args {
@@ -59,7 +64,7 @@ impl Cti {
     }
 
     /// The next message, failing after five seconds.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(5), self.socket.next())
                 .await
@@ -75,7 +80,7 @@ impl Cti {
     }
 
     /// Reads until a message of this type (and, if given, with `name`) arrives.
-    async fn until(&mut self, msg_type: &str, name: Option<&str>) -> Value {
+    pub(crate) async fn until(&mut self, msg_type: &str, name: Option<&str>) -> Value {
         loop {
             let message = self.next().await;
             if message["msgType"] == msg_type
@@ -87,7 +92,7 @@ impl Cti {
     }
 
     /// Everything received until the answer to a ping: events durable before the ping come before its answer.
-    async fn drain(&mut self) -> Vec<Value> {
+    pub(crate) async fn drain(&mut self) -> Vec<Value> {
         self.send(json!({"claz": "ping"})).await;
         let mut drained = Vec::new();
         loop {
@@ -114,7 +119,13 @@ async fn token(app: &TestApp, login: &str, password: &str) -> String {
 }
 
 /// A user with CTI credentials; returns its id.
-async fn cti_user(app: &TestApp, name: &str, service: &str, line: &str, profile: Value) -> String {
+pub(crate) async fn cti_user(
+    app: &TestApp,
+    name: &str,
+    service: &str,
+    line: &str,
+    profile: Value,
+) -> String {
     let id = app.online_user(name, name, "Agent", service).await;
     let mut body = json!({"Login": name, "Password": "secret-password", "PhoneLine": line});
     if let Value::Object(extra) = profile {
@@ -533,6 +544,8 @@ async fn a_lost_session_logs_the_agent_out_and_returns_its_offer() {
 async fn a_slow_consumer_is_cut_off_and_others_carry_on() {
     let mut config = ServerConfig::default();
     config.cti.socket_buffer = 8;
+    // The slow client reads only after the rest of the test, which on a loaded machine can outlast the default.
+    config.cti.close_grace = Duration::from_secs(120);
     let app = TestApp::start_with(config).await;
     let service = app.business_service().await;
     let id = cti_user(&app, "anna", &service, "1001", json!({"Profile": "Admin"})).await;

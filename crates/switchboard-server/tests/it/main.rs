@@ -7,6 +7,7 @@ mod events;
 mod lucs;
 mod openapi;
 mod puzzel;
+mod web;
 
 use std::sync::Arc;
 

@@ -9,6 +9,23 @@ pub const KEY: &str = "crash-test-admin-key-0123456789";
 /// Starts the server on a free port with extra arguments; returns it with its base URL once it listens. Lines it
 /// prints before listening are returned too.
 pub fn start_with(db: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let (child, base, printed, later) = start_watched(db, extra);
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in later {});
+    (child, base, printed)
+}
+
+/// As `start_with`, and the lines it prints after listening arrive on the returned channel.
+#[allow(dead_code)]
+pub fn start_watched(
+    db: &str,
+    extra: &[&str],
+) -> (
+    Child,
+    String,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
         .args(extra)
@@ -31,7 +48,36 @@ pub fn start_with(db: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
         }
         printed.push(line);
     };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    (child, base, printed)
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            // A receiver that went away only means nobody reads any more: keep draining.
+            let _ = sender.send(line);
+        }
+    });
+    (child, base, printed, receiver)
+}
+
+/// A server process killed when the test ends, even when it fails.
+#[allow(dead_code)]
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
