@@ -206,13 +206,11 @@ pub fn authenticate(
     let rate = record.rate_limit.as_deref().and_then(Limit::parse);
     let burst = record.burst_limit.as_deref().and_then(Limit::parse);
     if let Err(seconds) = state.limiter().check(&record.id, rate, burst, now) {
-        let mut error = ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
+        return Err(ApiError::too_many(
             "TooManyRequests",
             "Too many requests",
-        );
-        error.retry_after = Some(seconds);
-        return Err(error);
+            seconds,
+        ));
     }
     Ok(Caller {
         tenant: record.tenant,
@@ -319,6 +317,16 @@ pub async fn require_roles(
         }
         request = axum::extract::Request::from_parts(parts, body);
     }
+    // One of the key's open requests; an event stream keeps it (from the extensions) for its whole life.
+    let max_open = state.config().limits.max_open_per_key;
+    let Some(slot) = state.limiter().open_slot(&caller.key_id, max_open) else {
+        return dialect.error_response(ApiError::too_many(
+            "TooManyOpenRequests",
+            format!("The API key already has {max_open} requests or event streams open; wait for one to end."),
+            1,
+        ));
+    };
+    request.extensions_mut().insert(slot);
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

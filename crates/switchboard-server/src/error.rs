@@ -51,6 +51,13 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
     }
 
+    /// 429 for a limit reached (docs/limits.md): nothing was done; `Retry-After` says when to try again.
+    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> ApiError {
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+        error.retry_after = Some(retry_after);
+        error
+    }
+
     /// 503 when the store cannot make a change durable; nothing was acknowledged.
     pub fn unavailable(error: &StoreError) -> ApiError {
         tracing::error!(error = %error, "storage unavailable");

@@ -50,8 +50,8 @@ pub struct ServerConfig {
     pub default_tenant: String,
     /// Engine settings for new tenants, and the snapshot cadence.
     pub journal: JournalOptions,
-    /// Largest request body accepted.
-    pub max_body_bytes: usize,
+    /// Sizes and counts bounded per request, key, tenant and server.
+    pub limits: limits::Limits,
     /// How long stored events and terminated tasks are kept; `None` keeps them forever.
     pub retention: Option<switchboard_core::Span>,
     /// CTI websocket settings.
@@ -65,7 +65,7 @@ impl Default for ServerConfig {
         ServerConfig {
             default_tenant: "default".to_string(),
             journal: JournalOptions::default(),
-            max_body_bytes: 1024 * 1024,
+            limits: limits::Limits::default(),
             retention: Some(switchboard_core::Span::from_secs(90 * 86_400)),
             cti: xuc::CtiConfig::default(),
             webhooks: events::delivery::WebhookConfig::default(),
@@ -286,6 +286,11 @@ impl AppState {
         let _ = self.inner.shutdown.send(true);
     }
 
+    /// Requests being handled now (what `limits::Limits::max_in_flight` bounds).
+    pub fn requests_in_flight(&self) -> usize {
+        self.inner.limiter.in_flight()
+    }
+
     pub(crate) fn limiter(&self) -> &limits::Limiter {
         &self.inner.limiter
     }
@@ -429,6 +434,16 @@ impl AppState {
         let (execution, ticket, built) = {
             let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
             let (command, built) = build(journal.engine())?;
+            if matches!(command, Command::CreateTask(_)) {
+                let max = self.inner.config.limits.max_live_tasks;
+                if journal.engine().n_live_tasks() >= max {
+                    return Err(ApiError::too_many(
+                        "TaskLimitReached",
+                        format!("The tenant holds {max} live tasks, its limit; try again when some have ended."),
+                        1,
+                    ));
+                }
+            }
             let ticket = tenant.hub.ticket();
             match journal.execute(self.store(), self.now(), command) {
                 Ok(execution) => (execution, ticket, built),
@@ -689,7 +704,7 @@ async fn docs_page() -> axum::response::Html<&'static str> {
 
 /// The router, built from `endpoints()`.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.config().max_body_bytes;
+    let max_body = state.config().limits.max_body_bytes;
     let mut router = Router::new();
     for endpoint in endpoints() {
         let roles = Arc::new(endpoint.roles.clone());
@@ -707,6 +722,11 @@ pub fn app(state: AppState) -> Router {
         router = router.route(&endpoint.path, guarded);
     }
     router
+        // Admission inside tracking, so that shed requests show in the metrics.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::admit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

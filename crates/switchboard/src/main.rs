@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use switchboard_server::limits::Limits;
+use switchboard_server::xuc::CtiConfig;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -93,6 +95,8 @@ enum Commands {
             default_value_t = 1440
         )]
         webhook_pause_after_minutes: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Apply a configuration file (YAML, TOML or JSON) to a running server; applying it twice changes nothing.
     Import {
@@ -218,6 +222,32 @@ enum BenchScenario {
 }
 
 /// What the lifecycle and mixed scenarios share.
+/// What a request, key, tenant, CTI user or the whole server may take (docs/limits.md).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Largest request body in bytes (413 past it).
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Largest request line plus headers in bytes (431 past it).
+    #[arg(long, env = "SWITCHBOARD_MAX_HEADER_BYTES", default_value_t = Limits::default().max_header_bytes)]
+    max_header_bytes: usize,
+    /// Requests handled at once by the whole server; more are answered 503 with Retry-After at once.
+    #[arg(long, env = "SWITCHBOARD_MAX_IN_FLIGHT", default_value_t = Limits::default().max_in_flight)]
+    max_in_flight: usize,
+    /// Requests and event streams (and CTI sessions opened with the key) one API key may have open (429 past it).
+    #[arg(long, env = "SWITCHBOARD_MAX_OPEN_PER_KEY", default_value_t = Limits::default().max_open_per_key)]
+    max_open_per_key: usize,
+    /// Live tasks one tenant may hold; creating another answers 429 until some end.
+    #[arg(long, env = "SWITCHBOARD_MAX_LIVE_TASKS", default_value_t = Limits::default().max_live_tasks)]
+    max_live_tasks: usize,
+    /// Largest CTI websocket message a client may send, in bytes.
+    #[arg(long, env = "SWITCHBOARD_CTI_MAX_MESSAGE_BYTES", default_value_t = CtiConfig::default().max_message_bytes)]
+    cti_max_message_bytes: usize,
+    /// CTI sockets one user may have open at once.
+    #[arg(long, env = "SWITCHBOARD_CTI_MAX_SESSIONS_PER_USER", default_value_t = CtiConfig::default().max_sessions_per_user)]
+    cti_max_sessions_per_user: u32,
+}
+
 #[derive(clap::Args)]
 struct DayArgs {
     /// The server.
@@ -408,6 +438,7 @@ fn main() -> ExitCode {
             config,
             webhook_timeout_secs,
             webhook_pause_after_minutes,
+            limits,
         } => {
             let server_config = ServerConfig {
                 retention: (retention_days > 0)
@@ -416,10 +447,19 @@ fn main() -> ExitCode {
                     snapshot_every: snapshot_every.max(1),
                     ..Default::default()
                 },
-                cti: switchboard_server::xuc::CtiConfig {
+                cti: CtiConfig {
                     logout_grace: std::time::Duration::from_secs(cti_logout_grace),
                     silence_timeout: std::time::Duration::from_secs(cti_silence_timeout.max(1)),
+                    max_message_bytes: limits.cti_max_message_bytes.max(1024),
+                    max_sessions_per_user: limits.cti_max_sessions_per_user.max(1),
                     ..Default::default()
+                },
+                limits: Limits {
+                    max_body_bytes: limits.max_body_bytes,
+                    max_header_bytes: limits.max_header_bytes,
+                    max_in_flight: limits.max_in_flight.max(1),
+                    max_open_per_key: limits.max_open_per_key.max(1),
+                    max_live_tasks: limits.max_live_tasks,
                 },
                 webhooks: switchboard_server::events::delivery::WebhookConfig {
                     timeout: std::time::Duration::from_secs(webhook_timeout_secs.max(1)),

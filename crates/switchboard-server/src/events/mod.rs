@@ -622,6 +622,7 @@ async fn default_start(state: &AppState, tenant: &TenantHandle) -> Result<u64, A
 async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
+    slot: Option<axum::Extension<crate::limits::KeySlot>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -636,7 +637,8 @@ async fn list_events(
         None => default_start(&state, &tenant).await?,
     };
     if wants_stream {
-        return stream_events(state, tenant, parsed.filter, after).await;
+        let slot = slot.map(|axum::Extension(slot)| slot);
+        return stream_events(state, tenant, parsed.filter, after, slot).await;
     }
     let (mut page, at_end) =
         scan_blocking(&state, &tenant, &parsed.filter, after, parsed.limit).await?;
@@ -702,6 +704,7 @@ async fn stream_events(
     tenant: Arc<TenantHandle>,
     filter: Arc<EventFilter>,
     after: u64,
+    slot: Option<crate::limits::KeySlot>,
 ) -> Result<Response, ApiError> {
     // Refuse a start that is no longer kept before answering 200.
     if let Some(first) = read_store(&state, tenant.name(), after, 1).await?.first() {
@@ -718,8 +721,11 @@ async fn stream_events(
         queued: std::collections::VecDeque<axum::response::sse::Event>,
         shutdown: tokio::sync::watch::Receiver<bool>,
         done: bool,
+        /// One of the key's open requests and streams, held while the stream lives.
+        _slot: Option<crate::limits::KeySlot>,
     }
     let stream = Stream {
+        _slot: slot,
         tail: Tail::new(&state, &tenant, after),
         shutdown: state.shutdown_signal(),
         state,

@@ -90,6 +90,8 @@ pub struct Watcher {
     pub user: CtiUser,
     /// The SHA-256 of the API key, to check that the key still works.
     pub key_hash: String,
+    /// The key's id, under which the session counts as one of the key's open streams.
+    pub key_id: String,
 }
 
 /// The in-memory directory of CTI users and their tokens.
@@ -350,14 +352,14 @@ impl CtiDirectory {
     }
 
     /// Hands out a token for a read-only session of an API key's tenant (see `Watcher`), valid for `ttl`.
-    pub fn watch(&self, tenant: &str, key_name: &str, key_hash: &str, ttl: Duration) -> String {
+    pub fn watch(&self, tenant: &str, key_id: &str, key_hash: &str, ttl: Duration) -> String {
         let token = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
         let user = CtiUser {
-            login: format!("api key {key_name}"),
+            login: format!("api key {key_id}"),
             tenant: tenant.to_string(),
             agent: AgentId(uuid::Uuid::nil()),
             password_hash: String::new(),
@@ -376,6 +378,7 @@ impl CtiDirectory {
                 watcher: Some(Watcher {
                     user,
                     key_hash: key_hash.to_string(),
+                    key_id: key_id.to_string(),
                 }),
             },
         );

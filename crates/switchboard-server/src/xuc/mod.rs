@@ -83,6 +83,9 @@ pub struct CtiConfig {
     pub socket_buffer: usize,
     /// Largest message a client may send.
     pub max_message_bytes: usize,
+    /// Sockets one user may have open at once (a desktop and a softphone, a reconnect overlapping the old
+    /// socket); one more is refused with `LoggedOnError` "TooManySessions".
+    pub max_sessions_per_user: u32,
     /// How often a watching session (opened with an API key) checks that the key still works.
     pub watch_key_check: Duration,
     /// How long a session the server ends may take to hand its client what was queued and the close frame
@@ -98,7 +101,8 @@ impl Default for CtiConfig {
             token_ttl: Duration::from_secs(12 * 3600),
             socket_buffer: 1024,
             max_message_bytes: 64 * 1024,
-            watch_key_check: Duration::from_secs(10),
+            max_sessions_per_user: 8,
+            watch_key_check: Duration::from_secs(1),
             close_grace: Duration::from_secs(5),
         }
     }
@@ -118,11 +122,16 @@ struct SessionCount {
 }
 
 impl Sessions {
-    fn connect(&self, tenant: &str, agent: AgentId) {
+    /// Records a new socket of the agent; false (and nothing recorded) when it already has `max` open.
+    fn connect(&self, tenant: &str, agent: AgentId, max: u32) -> bool {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry((tenant.to_string(), agent)).or_default();
+        if count.open >= max {
+            return false;
+        }
         count.open += 1;
         count.generation += 1;
+        true
     }
 
     /// Records a closed socket; returns the generation to check when the grace period ends.
@@ -354,11 +363,8 @@ async fn websocket(
     Query(query): Query<SocketQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let checked = query
-        .token
-        .as_deref()
-        .ok_or(AuthFailure::InvalidToken)
-        .and_then(|token| state.cti().check(token));
+    let token = query.token.unwrap_or_default();
+    let checked = state.cti().check(&token);
     let max = state.config().cti.max_message_bytes;
     upgrade
         .max_message_size(max)
@@ -369,8 +375,10 @@ async fn websocket(
         .read_buffer_size(4096)
         .on_upgrade(move |socket| async move {
             match checked {
-                Ok((user, grant)) => session::run(socket, state, user, grant).await,
-                Err(_) => session::refuse(socket).await,
+                Ok((user, grant)) => session::run(socket, state, token, user, grant).await,
+                Err(_) => {
+                    session::refuse(socket, "loggedOnFailed", "invalid or expired token").await
+                }
             }
         })
 }

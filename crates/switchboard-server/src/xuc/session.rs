@@ -31,13 +31,13 @@ use crate::{AppState, TenantHandle};
 const POLICY: u16 = 1008;
 
 /// Refuses a socket whose token is not valid: `LoggedOnError`, then close.
-pub async fn refuse(mut socket: WebSocket) {
-    let text = message("LoggedOnError", json!({"Error": "loggedOnFailed"}));
+pub async fn refuse(mut socket: WebSocket, error: &str, reason: &'static str) {
+    let text = message("LoggedOnError", json!({"Error": error}));
     let _ = socket.send(Message::Text(text.into())).await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code: POLICY,
-            reason: Utf8Bytes::from_static("invalid or expired token"),
+            reason: Utf8Bytes::from_static(reason),
         })))
         .await;
 }
@@ -91,16 +91,54 @@ enum End {
     Silent,
     TooSlow,
     TokenExpired,
+    TokenRevoked,
     KeyRefused,
 }
 
 /// Runs a signed-in socket to its end.
-pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: TokenGrant) {
+pub async fn run(
+    socket: WebSocket,
+    state: AppState,
+    token: String,
+    user: CtiUser,
+    grant: TokenGrant,
+) {
     let Ok(tenant) = state.tenant(&user.tenant).await else {
-        refuse(socket).await;
+        refuse(socket, "loggedOnFailed", "invalid or expired token").await;
         return;
     };
     let config = state.config().cti.clone();
+    // A user's sockets, and a key's requests and streams, are bounded (docs/limits.md).
+    let _key_slot = match &grant.watcher {
+        Some(watcher) => {
+            let max = state.config().limits.max_open_per_key;
+            let Some(slot) = state.limiter().open_slot(&watcher.key_id, max) else {
+                refuse(
+                    socket,
+                    "TooManySessions",
+                    "the API key has too many open requests and sessions",
+                )
+                .await;
+                return;
+            };
+            Some(slot)
+        }
+        None => {
+            if !state
+                .cti_sessions()
+                .connect(&user.tenant, user.agent, config.max_sessions_per_user)
+            {
+                refuse(
+                    socket,
+                    "TooManySessions",
+                    "the user has too many open sessions",
+                )
+                .await;
+                return;
+            }
+            None
+        }
+    };
     let (mut sink, mut stream) = socket.split();
     let (out, mut outgoing) = mpsc::channel::<Message>(config.socket_buffer);
     // Why the server ends the session, for the close frame the writer sends after what is queued.
@@ -129,9 +167,6 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
     };
     let subscription = tenant.hub().subscribe(interest, config.socket_buffer);
     let watcher = grant.watcher.clone();
-    if watcher.is_none() {
-        state.cti_sessions().connect(&user.tenant, user.agent);
-    }
     let mut session = Session {
         state: state.clone(),
         tenant,
@@ -178,6 +213,10 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
                 if grant.expires <= Instant::now() {
                     break End::TokenExpired;
                 }
+                // New or removed credentials revoke a user's tokens: its open sockets end too.
+                if session.state.cti().check(&token).is_err() {
+                    break End::TokenRevoked;
+                }
                 if let Some(watcher) = &watcher {
                     if key_checked.elapsed() >= config.watch_key_check {
                         key_checked = Instant::now();
@@ -197,6 +236,7 @@ pub async fn run(socket: WebSocket, state: AppState, user: CtiUser, grant: Token
         End::Silent => Some("no message within the silence timeout"),
         End::TooSlow => Some("too slow: the client did not read its messages"),
         End::TokenExpired => Some("the token expired"),
+        End::TokenRevoked => Some("the token was revoked"),
         End::KeyRefused => Some("the API key was revoked or expired"),
     };
     let _ = close_sender.send(reason);

@@ -105,7 +105,7 @@ impl Cti {
     }
 }
 
-async fn token(app: &TestApp, login: &str, password: &str) -> String {
+pub(crate) async fn token(app: &TestApp, login: &str, password: &str) -> String {
     let (status, body) = app
         .call(
             reqwest::Method::POST,
