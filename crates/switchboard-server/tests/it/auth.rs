@@ -552,6 +552,27 @@ async fn metrics_are_exposed() {
     );
 }
 
+/// A documented route's path with the fixture's ids in its parameters.
+fn fill_path(
+    path: &str,
+    service: &str,
+    user: &str,
+    task: &str,
+    customer: &str,
+    request: &str,
+) -> String {
+    path.replace("{task}", task)
+        .replace("{user}", user)
+        .replace("{template}", user)
+        .replace("{service}", service)
+        .replace("{unit}", "Nowhere")
+        .replace("{reason}", "Nothing")
+        .replace("{callback}", task)
+        .replace("{customerKey}", customer)
+        .replace("{requestId}", request)
+        .replace("{accessPoint}", "nothing")
+}
+
 /// Every documented route against every role, derived from the server's own endpoint list: declared roles get
 /// past authorization, every other role gets 401 before anything else (a body is never even read).
 #[tokio::test]
@@ -568,18 +589,7 @@ async fn every_documented_route_enforces_its_roles() {
     endpoints.sort_by_key(|e| e.method == Method::DELETE);
     let mut checked = 0;
     for endpoint in endpoints.iter().filter(|e| !e.roles.is_empty()) {
-        let path = endpoint
-            .path
-            .replace("{task}", &task)
-            .replace("{user}", &user)
-            .replace("{template}", &user)
-            .replace("{service}", &service)
-            .replace("{unit}", "Nowhere")
-            .replace("{reason}", "Nothing")
-            .replace("{callback}", "none")
-            .replace("{customerKey}", "default")
-            .replace("{requestId}", "1")
-            .replace("{accessPoint}", "nothing");
+        let path = fill_path(&endpoint.path, &service, &user, &task, "default", "1");
         for (role, key) in &keys {
             // An invalid body: a role check that came after reading it would answer 400, not 401.
             let (status, body) = app
@@ -609,4 +619,190 @@ async fn every_documented_route_enforces_its_roles() {
         checked += 1;
     }
     assert!(checked > 50, "only {checked} routes checked");
+}
+
+/// What tenant A's own key reads through every documented GET route: compared before and after tenant B's
+/// attempts, it shows that nothing of A changed.
+async fn view_of(
+    app: &TestApp,
+    service: &str,
+    user: &str,
+    task: &str,
+    request: &str,
+) -> Vec<(String, Value)> {
+    let mut view = Vec::new();
+    for endpoint in switchboard_server::endpoints() {
+        if endpoint.method != Method::GET || endpoint.roles.is_empty() {
+            continue;
+        }
+        let path = fill_path(&endpoint.path, service, user, task, "default", request);
+        if path.contains("/events") {
+            // Read below by sequence number.
+            continue;
+        }
+        let (status, body) = app
+            .call(Method::GET, &path, Some(crate::ADMIN_KEY), None)
+            .await;
+        view.push((path, json!({"status": status.as_u16(), "body": body})));
+    }
+    view
+}
+
+/// Tenant B's key, with every role, through every documented route (LUCS, Puzzel, events, CTI provisioning)
+/// filled with tenant A's ids and bodies naming them, never reads or changes anything of A: A's event log does
+/// not move, everything A reads is the same afterwards, and no answer carries A's data. A CTI session of B
+/// sees none of A's agents or events.
+#[tokio::test]
+async fn no_route_crosses_tenants() {
+    let RoleFixture {
+        app,
+        service,
+        user,
+        task,
+        ..
+    } = RoleFixture::start().await;
+    // More of A: CTI credentials, a callback, a Puzzel request.
+    let (status, body) = app
+        .post(
+            &format!("/v2.0/users/{user}/cti"),
+            json!({"Login": "curt", "Password": "secret-password", "PhoneLine": "1001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/v2.0/callbacks",
+            json!({"Target": "+41790000077", "SecondsBetweenRetries": 60, "Priority": "Normal",
+                   "ServiceId": service, "ExternalTaskId": "callback-of-a"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = json!({"To": "sip:smoky.businesss@dev.local", "Subject": "puzzel-of-a"});
+    let reply: Value = app
+        .client
+        .post(format!("{}/default/requests", app.base))
+        .header("api_key", crate::ADMIN_KEY)
+        .json(&json!({"data": data.to_string(), "type": "mail", "version": "1.0"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("envelope");
+    assert_eq!(reply["code"], 0, "{reply}");
+    let request = reply["result"].to_string();
+    let tenant = app.state.tenant("default").await.expect("tenant");
+    let sequence = || app.state.read(&tenant, |engine| engine.last_event_seq());
+    let before = sequence();
+    let view = view_of(&app, &service, &user, &task, &request).await;
+
+    let other = key_for(&app, "other-tenant", &Role::ALL, None);
+    // What only A knows: names, numbers and external ids it never sends in B's requests.
+    let secrets = [
+        "Curt",
+        "Connors",
+        "smoky.cc",
+        "Business Customer Care",
+        "+41790000077",
+        "callback-of-a",
+        "puzzel-of-a",
+        "\"auth\"",
+    ];
+    let bodies = [
+        json!({}),
+        json!({"Service": service, "ServiceId": service, "UserId": user, "User": user, "TaskId": task,
+               "Presence": "Away", "Target": "+41790000009", "SecondsBetweenRetries": 60,
+               "Priority": "Normal", "Login": "curt", "Password": "secret-password", "Reason": "Nothing",
+               "Services": [{"Service": service}], "RequestId": 1, "Name": "hijack"}),
+    ];
+    let mut endpoints = switchboard_server::endpoints();
+    endpoints.sort_by_key(|e| e.method == Method::DELETE);
+    let mut calls = 0;
+    for endpoint in endpoints.iter().filter(|e| !e.roles.is_empty()) {
+        for customer in ["default", "other-tenant"] {
+            let path = fill_path(&endpoint.path, &service, &user, &task, customer, &request);
+            for body in &bodies {
+                let (status, answer) = app
+                    .call(
+                        endpoint.method.clone(),
+                        &path,
+                        Some(&other),
+                        Some(body.clone()),
+                    )
+                    .await;
+                calls += 1;
+                assert!(
+                    !status.is_server_error(),
+                    "{} {path}: {status} {answer}",
+                    endpoint.method
+                );
+                let text = answer.to_string();
+                for secret in secrets {
+                    assert!(
+                        !text.contains(secret),
+                        "{} {path} showed tenant A's {secret}: {text}",
+                        endpoint.method
+                    );
+                }
+                if status.is_success() {
+                    for id in [&service, &user, &task] {
+                        assert!(
+                            !text.contains(id.as_str()),
+                            "{} {path} answered tenant A's id {id}: {text}",
+                            endpoint.method
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(calls > 200, "only {calls} calls");
+    assert!(
+        view.iter().filter(|(_, v)| v["status"] == 200).count() > 20,
+        "A's own view reads little: {view:?}"
+    );
+    assert_eq!(sequence(), before, "tenant B's calls changed tenant A");
+    assert_eq!(view_of(&app, &service, &user, &task, &request).await, view);
+
+    // B's CTI session (a watcher of B, which sees everything of its own tenant) sees nothing of A.
+    let (status, answer) = app
+        .call(Method::POST, "/v2.0/cti/watchtoken", Some(&other), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut watcher = crate::cti::Cti::connect_token(&app, answer["token"].as_str().unwrap()).await;
+    for list in ["agent", "queue", "queuemember", "agentgroup"] {
+        watcher
+            .command("getList", json!({"objectType": list}))
+            .await;
+    }
+    watcher.command("subscribeToAgentEvents", json!({})).await;
+    watcher.command("subscribeToQueueStats", json!({})).await;
+    let (status, _) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "ExternalTaskId": "while-b-watches"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post(
+            &format!("/v1.0/users/{user}/setpresence"),
+            json!({"Presence": "Away"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = watcher.drain().await;
+    let text = serde_json::to_string(&seen).unwrap();
+    for secret in [
+        "Curt",
+        "Connors",
+        "Business Customer Care",
+        "while-b-watches",
+        "1001",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "B's CTI session saw A's {secret}: {text}"
+        );
+    }
 }

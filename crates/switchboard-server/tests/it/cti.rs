@@ -432,8 +432,37 @@ async fn supervisors_see_only_their_queues_and_groups() {
     }
 
     let received = sue.drain().await;
+    supervisor_saw_only_its_own(&received, anna_number, otto_number);
+
+    // The same after the supervisor reconnects (a new token, a new socket, subscriptions made again) while the
+    // agents carry on.
+    drop(sue);
+    let mut sue = Cti::connect(&app, "sue", "secret-password").await;
+    sue.command("subscribeToAgentEvents", json!({})).await;
+    sue.command("subscribeToQueueStats", json!({})).await;
+    sue.command("getList", json!({"objectType": "queue"})).await;
+    sue.command("getList", json!({"objectType": "agent"})).await;
+    // Each is offered the call that waited for it.
+    otto.command("unpauseAgent", json!({})).await;
+    otto.until("AgentStateEvent", Some("AgentRinging")).await;
+    sue.command("unpauseAgent", json!({"agentid": anna_number}))
+        .await;
+    anna.until("AgentStateEvent", Some("AgentRinging")).await;
+    for service in [&watched, &other] {
+        app.post(
+            "/v1.0/tasks",
+            json!({"Service": service, "Caller": "+42", "Type": "IncomingCall"}),
+        )
+        .await;
+    }
+    let received = sue.drain().await;
+    supervisor_saw_only_its_own(&received, anna_number, otto_number);
+}
+
+/// A supervisor's messages name its agent (anna) and its one queue, never the other agent (otto) or queue.
+fn supervisor_saw_only_its_own(received: &[Value], anna_number: i64, otto_number: i64) {
     let mut saw_anna = false;
-    for message in &received {
+    for message in received {
         let body = &message["ctiMessage"];
         match message["msgType"].as_str().unwrap() {
             "AgentStateEvent" => {
