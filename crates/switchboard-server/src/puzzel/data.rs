@@ -316,7 +316,8 @@ fn read_variables(value: &Value, variables: &mut Vec<(String, String)>) -> Resul
     match value {
         Value::Null => Ok(()),
         Value::Object(map) => {
-            for (name, value) in map {
+            // As in the list, a variable needs a name: a blank one is ignored.
+            for (name, value) in map.iter().filter(|(name, _)| !name.trim().is_empty()) {
                 push_variable(variables, name.clone(), variable_text(value));
             }
             Ok(())
@@ -390,9 +391,12 @@ pub fn request_data(object: &Map<String, Value>) -> Result<RequestData, InputErr
         read_variables(list, &mut variables)?;
     }
     for (name, value) in object {
-        if !DATA_FIELDS
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(name))
+        // A field with a blank name names no variable (the `Variables` list refuses such a name; found by the
+        // round-trip property): it is ignored.
+        if !name.trim().is_empty()
+            && !DATA_FIELDS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(name))
         {
             push_variable(&mut variables, name.clone(), variable_text(value));
         }
@@ -598,6 +602,12 @@ mod tests {
                 ("Tags".to_string(), "[\"a\",\"b\"]".to_string()),
             ]
         );
+        // A field with a blank name is no variable.
+        let data = parse_data(r#"{"To":"q","":1," ":2,"reservedSecondsFromNow":null}"#).unwrap();
+        assert_eq!(
+            data.variables,
+            vec![("reservedSecondsFromNow".to_string(), String::new())]
+        );
         let data = parse_data(r#"{"To":"q","Variables":{"A":"1","B":null}}"#).unwrap();
         assert_eq!(
             data.variables,
@@ -732,6 +742,27 @@ mod tests {
         assert!(parse_delete_body(b"true").is_err());
     }
 
+    /// fuzz/ puzzel_data's first crash (crash-9adc1cb7..., a false alarm of the target's own check): a variable
+    /// sent as a float longer than a double holds reads as a float's text; printed and read again, it may differ
+    /// in the last digit (serde_json's float reading is not exact), so `data` as a string and as an object can
+    /// store that variable one unit apart in the last place. Everything else reads the same.
+    #[test]
+    fn a_long_float_variable_reads_as_a_float() {
+        let text = format!(
+            r#"{{"To": "q", "reUsed": "sip:a@b", "reseScore": 10092233720365{}10}}"#,
+            "5".repeat(55)
+        );
+        let direct = parse_data(&text).unwrap();
+        assert_eq!(direct.variables[0], ("reUsed".into(), "sip:a@b".into()));
+        assert_eq!(direct.variables[1].0, "reseScore");
+        assert!(direct.variables[1].1.starts_with("1.009223372036555"));
+        let object: Value = serde_json::from_str(&text).unwrap();
+        let wrapped = parse_add_body(json!({"data": object}).to_string().as_bytes()).unwrap();
+        assert_eq!(wrapped.data.to, direct.to);
+        assert_eq!(wrapped.data.variables[1].0, "reseScore");
+        assert!(wrapped.data.variables[1].1.starts_with("1.009223372036555"));
+    }
+
     #[test]
     fn times_look_like_iso_8601_and_timespans() {
         assert_eq!(
@@ -742,6 +773,46 @@ mod tests {
         assert_eq!(duration(Span::from_secs(0)), "00:00:00");
         assert_eq!(duration(Span::from_secs(3723)), "01:02:03");
         assert_eq!(duration(Span::from_secs(86_400 + 3723)), "1.01:02:03");
+    }
+
+    /// Documented fields of `data` with values wrong for them: text takes scalars, integers whole numbers (and
+    /// `reservedUserId` an identifier), `Variables` a list or an object.
+    fn wrong_fields() -> Vec<(&'static str, Value)> {
+        let values = [
+            json!({"a": 1}),
+            json!([1, 2]),
+            json!(true),
+            json!(1.5),
+            json!("x y"),
+            json!(-7),
+            json!([{"Value": 1}]),
+        ];
+        let fields = [
+            ("From", "text"),
+            ("To", "text"),
+            ("Subject", "text"),
+            ("Uri", "text"),
+            ("VipScore", "integer"),
+            ("reservedUserId", "integer"),
+            ("reservedUserWaitTime", "integer"),
+            ("Variables", "variables"),
+        ];
+        let mut wrong = Vec::new();
+        for (name, kind) in fields {
+            for value in &values {
+                let is_wrong = match kind {
+                    "text" => value.is_object() || value.is_array(),
+                    "integer" => {
+                        !(value.is_i64() || (name == "reservedUserId" && value.is_string()))
+                    }
+                    _ => !value.is_object() && !value.is_null(),
+                };
+                if is_wrong {
+                    wrong.push((name, value.clone()));
+                }
+            }
+        }
+        wrong
     }
 
     fn message(error: &InputError) -> &str {
@@ -928,24 +999,9 @@ mod tests {
         /// A documented field of a wrong type is refused, naming the field, however the client cased its name.
         #[test]
         fn a_field_of_a_wrong_type_is_named(
-            (name, kind) in proptest::sample::select(vec![
-                ("From", "text"), ("To", "text"), ("Subject", "text"), ("Uri", "text"),
-                ("VipScore", "integer"), ("reservedUserId", "integer"), ("reservedUserWaitTime", "integer"),
-                ("Variables", "variables"),
-            ]),
+            (name, value) in proptest::sample::select(wrong_fields()),
             upper in proptest::collection::vec(any::<bool>(), 32),
-            value in prop_oneof![
-                Just(json!({"a": 1})), Just(json!([1, 2])), Just(json!(true)), Just(json!(1.5)), Just(json!("x y")),
-                Just(json!(-7)), Just(json!([{"Value": 1}])),
-            ],
         ) {
-            // Only values that are wrong for the field's kind: text takes scalars, integers whole numbers.
-            let wrong = match kind {
-                "text" => value.is_object() || value.is_array(),
-                "integer" => !(value.is_i64() || (name == "reservedUserId" && value.is_string())),
-                _ => !value.is_object() && !value.is_null(),
-            };
-            prop_assume!(wrong);
             let cased: String = name
                 .chars()
                 .zip(upper.iter().cycle())
