@@ -70,7 +70,8 @@ pub struct CallbackDto {
     pub context_parameters: Vec<NameValue>,
 }
 
-/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS][Z]` as UTC.
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS][Z]` as UTC; years 1 to 9999 (a larger year overflowed the
+/// time's microseconds, found by the CTI parser's robustness tests).
 pub fn parse_due_date(text: &str) -> Option<Time> {
     let text = text.trim().trim_end_matches('Z');
     let (date, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00:00"));
@@ -84,11 +85,12 @@ pub fn parse_due_date(text: &str) -> Option<Time> {
         t.next().flatten().unwrap_or(0),
         t.next().flatten().unwrap_or(0),
     );
-    if !(1..=12).contains(&month)
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
     {
         return None;
     }

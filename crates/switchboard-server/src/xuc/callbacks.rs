@@ -354,6 +354,7 @@ pub fn current_due(task: &TaskInfo) -> Time {
 // ----- findCallbackRequest ------------------------------------------------------------------------------------
 
 /// One filter of `findCallbackRequest`: `{field, operator, value}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Filter {
     field: String,
     operator: String,
@@ -472,31 +473,91 @@ fn matches(request: &Value, filter: &Filter) -> bool {
     }
 }
 
+/// The `request` of `findCallbackRequest` (`{filters, offset, limit}`), read and checked before any request is
+/// looked at (see `super::request`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    filters: Vec<Filter>,
+    offset: u64,
+    limit: u64,
+}
+
+impl Search {
+    /// Reads `{filters, offset, limit}`; every part is optional (no filter, from the first, at most 100).
+    pub fn parse(request: &Map<String, Value>) -> Result<Search, String> {
+        let filters = parse_filters(request)?;
+        let number = |key: &str, default: u64| -> Result<u64, String> {
+            match request.get(key) {
+                None | Some(Value::Null) => Ok(default),
+                Some(value) => value
+                    .as_u64()
+                    .ok_or(format!("request.{key} must be a non-negative integer")),
+            }
+        };
+        Ok(Search {
+            filters,
+            offset: number("offset", 0)?,
+            limit: number("limit", 100)?.min(1000),
+        })
+    }
+
+    /// The answer: `{total, list}` of the matching requests among `requests`, paged.
+    pub fn run(&self, requests: Vec<Value>) -> Value {
+        let found: Vec<Value> = requests
+            .into_iter()
+            .filter(|r| self.filters.iter().all(|f| matches(r, f)))
+            .collect();
+        let total = found.len();
+        let list: Vec<Value> = found
+            .into_iter()
+            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(self.limit).unwrap_or(usize::MAX))
+            .collect();
+        json!({"total": total, "list": list})
+    }
+}
+
 /// The answer to `findCallbackRequest`: `{total, list}` of the matching requests among `requests`, paged.
 pub fn find(requests: Vec<Value>, request: &Map<String, Value>) -> Result<Value, String> {
-    let filters = parse_filters(request)?;
-    let number = |key: &str, default: u64| -> Result<u64, String> {
-        match request.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(value) => value
-                .as_u64()
-                .ok_or(format!("request.{key} must be a non-negative integer")),
-        }
-    };
-    let offset = number("offset", 0)? as usize;
-    let limit = number("limit", 100)?.min(1000) as usize;
-    let found: Vec<Value> = requests
-        .into_iter()
-        .filter(|r| filters.iter().all(|f| matches(r, f)))
-        .collect();
-    let total = found.len();
-    let list: Vec<Value> = found.into_iter().skip(offset).take(limit).collect();
-    Ok(json!({"total": total, "list": list}))
+    Ok(Search::parse(request)?.run(requests))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// No text makes the due date reader panic (a year past 9999 overflowed the time: found by the CTI
+        /// parser's robustness tests).
+        #[test]
+        fn due_dates_are_read_or_refused(text in "[0-9T: .Z-]{0,30}|-?[0-9]{1,20}-[0-9]{1,3}-[0-9]{1,3}") {
+            let _ = parse_due_date(&text);
+        }
+
+        /// A day printed by `date` reads back as that day at midnight.
+        #[test]
+        fn due_dates_round_trip(year in 1i64..=9999, month in 1i64..=12, day in 1i64..=28) {
+            let text = format!("{year:04}-{month:02}-{day:02}");
+            let time = parse_due_date(&text).expect("a valid day");
+            prop_assert_eq!(date(time), text);
+            prop_assert_eq!(time.as_micros().rem_euclid(86_400_000_000), 0);
+        }
+    }
+
+    #[test]
+    fn due_dates_out_of_the_calendar_are_refused() {
+        for text in [
+            "100000-01-10",
+            "9223372036854775807-03-01",
+            "0-01-01",
+            "2026-11-24T-1:00",
+            "2026-11-24T10:-5",
+        ] {
+            assert_eq!(parse_due_date(text), None, "{text}");
+        }
+        assert!(parse_due_date("9999-12-31T23:59:60Z").is_some());
+    }
 
     #[test]
     fn filters_compare_numbers_as_numbers_and_text_as_text() {

@@ -7,6 +7,7 @@
 pub mod callbacks;
 pub mod credentials;
 mod messages;
+pub mod request;
 mod session;
 
 use std::collections::HashMap;

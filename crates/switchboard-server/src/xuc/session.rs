@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use switchboard_core::{
     AgentId, AgentInfo, AgentState, Command, Direction, Engine, Event, EventKind, ServiceId,
     TaskId, TaskKind, TaskSpec, TaskStatus, TerminationReason, Time,
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use super::callbacks::{self, Period};
 use super::credentials::{CtiProfile, CtiUser, TokenGrant};
 use super::messages::{self, message};
+use super::request::{self, ObjectType, Request, TaskAction, TicketStatus};
 use crate::hub::{Interest, Subscription};
 use crate::{AppState, TenantHandle};
 
@@ -297,12 +298,6 @@ pub async fn run(
     });
 }
 
-/// An argument of a command: present, absent, or present with the wrong type.
-enum Arg<T> {
-    Missing,
-    Value(T),
-}
-
 impl Session {
     fn send(&self, text: String) {
         // A full queue ends the session (checked by the loop); the message is lost with it.
@@ -562,40 +557,47 @@ impl Session {
 
     // ----- commands -----------------------------------------------------------------------------------------
 
+    /// Reads a message (`request`, which needs no engine) and executes it. A message that cannot be read is
+    /// answered with an `Error` naming the problem; the socket stays open and nothing changes.
     async fn handle(&mut self, text: &str) {
-        let Ok(Value::Object(request)) = serde_json::from_str::<Value>(text) else {
-            self.send(messages::error("the message is not a JSON object"));
-            return;
-        };
-        let claz = request.get("claz").and_then(Value::as_str).unwrap_or("");
-        if claz == "ping" {
+        let request = request::parse(text);
+        if let Ok(Request::Ping) = request {
             // Statistics held back are sent first, so a ping stays a barrier for them too.
             self.flush_statistics(true);
             self.send_message("Pong", json!({}));
             return;
         }
-        let Some(command) = request.get("command").and_then(Value::as_str) else {
-            self.send(messages::error(
-                "a command needs {\"claz\":\"web\",\"command\":..}",
-            ));
-            return;
+        // A watching session learns that it only watches before anything about the arguments.
+        let command = match &request {
+            Ok(request) => Some(request.name()),
+            Err(error) => error.command(),
         };
-        let command = command.to_string();
-        if let Err(problem) = self.dispatch(&command, &request).await {
+        if let Some(command) = command {
+            if self.watcher && !READ_COMMANDS.contains(&command) {
+                self.send(messages::error(format!(
+                    "{command}: a session opened with an API key only watches; sign in as a user to command"
+                )));
+                return;
+            }
+        }
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => {
+                self.send(messages::error(error.to_string()));
+                return;
+            }
+        };
+        let command = request.name();
+        if let Err(problem) = self.dispatch(request).await {
             self.send(messages::error(format!("{command}: {problem}")));
         }
     }
 
-    async fn dispatch(&mut self, command: &str, args: &Map<String, Value>) -> Result<(), String> {
-        if self.watcher && !READ_COMMANDS.contains(&command) {
-            return Err(
-                "a session opened with an API key only watches; sign in as a user to command"
-                    .into(),
-            );
-        }
-        match command {
-            "getQueueHistory" => self.queue_history(args),
-            "getPauseReasons" => {
+    async fn dispatch(&mut self, request: Request) -> Result<(), String> {
+        match request {
+            Request::Ping => Ok(()),
+            Request::GetQueueHistory { minutes, queue } => self.queue_history(minutes, queue),
+            Request::GetPauseReasons => {
                 let reasons =
                     crate::lucs::directory::absence_reasons(&self.state, &self.user.tenant)
                         .await
@@ -604,34 +606,30 @@ impl Session {
                 self.send_message("PauseReasons", Value::Array(list));
                 Ok(())
             }
-            "agentLogin" => {
-                let agent = self.target_agent(args, "agentid")?;
-                let line = match string_arg(args, "agentphonenumber")? {
-                    Arg::Value(line) => line,
-                    Arg::Missing => self
+            Request::AgentLogin { agent, line } => {
+                let agent = self.target_agent(agent)?;
+                let line = match line {
+                    Some(line) => line,
+                    None => self
                         .read(|engine| engine.agent_info(agent).and_then(|a| a.spec.phone_line))
                         .ok_or("agentphonenumber is missing and the agent has no phone line")?,
                 };
                 self.agent_command(Command::Login { agent, line }).await
             }
-            "agentLogout" => {
-                let agent = self.target_agent(args, "agentid")?;
+            Request::AgentLogout { agent } => {
+                let agent = self.target_agent(agent)?;
                 self.agent_command(Command::Logout(agent)).await
             }
-            "pauseAgent" => {
-                let agent = self.target_agent(args, "agentid")?;
-                let reason = match string_arg(args, "reason")? {
-                    Arg::Value(reason) => reason,
-                    Arg::Missing => String::new(),
-                };
+            Request::PauseAgent { agent, reason } => {
+                let agent = self.target_agent(agent)?;
                 self.agent_command(Command::Pause { agent, reason }).await
             }
-            "unpauseAgent" => {
-                let agent = self.target_agent(args, "agentid")?;
+            Request::UnpauseAgent { agent } => {
+                let agent = self.target_agent(agent)?;
                 self.agent_command(Command::Unpause(agent)).await
             }
-            "listenAgent" => {
-                let agent = self.target_agent(args, "agentid")?;
+            Request::ListenAgent { agent } => {
+                let agent = self.target_agent(agent)?;
                 if self.user.profile == CtiProfile::Agent {
                     return Err("listening needs a supervisor or admin profile".into());
                 }
@@ -647,14 +645,13 @@ impl Session {
                 );
                 Ok(())
             }
-            "setAgentQueue" => {
-                let agent = self.target_agent(args, "agentId")?;
-                let service = self.target_queue(args)?;
-                let penalty = match int_arg(args, "penalty")? {
-                    Arg::Value(p) if (0..=1000).contains(&p) => p as u32,
-                    Arg::Value(_) => return Err("penalty must be between 0 and 1000".into()),
-                    Arg::Missing => 0,
-                };
+            Request::SetAgentQueue {
+                agent,
+                queue,
+                penalty,
+            } => {
+                let agent = self.target_agent(agent)?;
+                let service = self.target_queue(queue)?;
                 self.agent_command(Command::SetMembership {
                     agent,
                     service,
@@ -662,14 +659,14 @@ impl Session {
                 })
                 .await
             }
-            "removeAgentFromQueue" => {
-                let agent = self.target_agent(args, "agentId")?;
-                let service = self.target_queue(args)?;
+            Request::RemoveAgentFromQueue { agent, queue } => {
+                let agent = self.target_agent(agent)?;
+                let service = self.target_queue(queue)?;
                 self.agent_command(Command::RemoveMembership { agent, service })
                     .await
             }
-            "subscribeToAgentEvents" | "getAgentStates" => {
-                if command == "subscribeToAgentEvents" {
+            Request::SubscribeToAgentEvents | Request::GetAgentStates => {
+                if request == Request::SubscribeToAgentEvents {
                     self.watching_agents = self.user.profile != CtiProfile::Agent;
                 }
                 let now = self.now();
@@ -687,13 +684,13 @@ impl Session {
                 }
                 Ok(())
             }
-            "subscribeToQueueStats" => {
+            Request::SubscribeToQueueStats => {
                 self.queue_stats = Some(BTreeMap::new());
                 self.send_queue_statistics(true, true);
                 Ok(())
             }
-            "getQueueStatistics" => {
-                let service = self.target_queue(args)?;
+            Request::GetQueueStatistics { queue } => {
+                let service = self.target_queue(queue)?;
                 let now = self.now();
                 let (number, counters) = self.read(|engine| {
                     (
@@ -717,7 +714,7 @@ impl Session {
                 );
                 Ok(())
             }
-            "subscribeToAgentStats" => {
+            Request::SubscribeToAgentStats => {
                 self.agent_stats = true;
                 let now = self.now();
                 let stats: Vec<Value> = self.read(|engine| {
@@ -734,14 +731,11 @@ impl Session {
                 }
                 Ok(())
             }
-            "getList" => {
-                let object_type = match string_arg(args, "objectType")? {
-                    Arg::Value(t) => t,
-                    Arg::Missing => return Err("objectType is missing".into()),
-                };
-                self.get_list(&object_type)
+            Request::GetList { object_type } => {
+                self.get_list(object_type);
+                Ok(())
             }
-            "getAgentDirectory" => {
+            Request::GetAgentDirectory => {
                 let now = self.now();
                 let directory: Vec<Value> = self.read(|engine| {
                     engine
@@ -758,20 +752,22 @@ impl Session {
                 self.send_message("AgentDirectory", json!({"directory": directory}));
                 Ok(())
             }
-            "answer" | "decline" | "hangup" | "hold" | "resume" => {
-                self.task_command(command, args).await
-            }
-            "endWrapup" => {
-                let agent = self.target_agent(args, "agentid")?;
+            Request::Task { action, task } => self.task_command(action, task).await,
+            Request::EndWrapup { agent } => {
+                let agent = self.target_agent(agent)?;
                 self.agent_command(Command::EndWrapup(agent)).await
             }
-            "dialFromQueue" => self.dial_from_queue(args).await,
-            "setAgentGroup" => {
-                let agent = self.target_agent(args, "agentId")?;
-                let group = match int_arg(args, "groupId")? {
-                    Arg::Value(g) if (0..=i64::from(u32::MAX)).contains(&g) => g as u32,
-                    _ => return Err("groupId must be a non-negative integer".into()),
-                };
+            Request::DialFromQueue {
+                destination,
+                queue,
+                caller_id,
+                variables,
+            } => {
+                self.dial_from_queue(destination, queue, caller_id, variables)
+                    .await
+            }
+            Request::SetAgentGroup { agent, group } => {
+                let agent = self.target_agent(agent)?;
                 if self.user.profile != CtiProfile::Admin {
                     return Err("moving agents between groups needs the admin profile".into());
                 }
@@ -782,8 +778,8 @@ impl Session {
                 spec.group = group;
                 self.agent_command(Command::UpsertAgent(spec)).await
             }
-            "getCallbackLists" => self.callback_lists().await,
-            "getCallbackPreferredPeriods" => {
+            Request::GetCallbackLists => self.callback_lists().await,
+            Request::GetCallbackPreferredPeriods => {
                 let periods = callbacks::periods(&self.state, &self.user.tenant)
                     .await
                     .map_err(|e| e.message)?;
@@ -794,16 +790,16 @@ impl Session {
                 self.send_message("PreferredCallbackPeriodList", Value::Array(list));
                 Ok(())
             }
-            "takeCallback" => {
-                let task = self.callback_arg(args)?;
+            Request::TakeCallback { callback } => {
+                let task = self.visible_callback(callback)?;
                 self.agent_command(Command::Claim {
                     task,
                     agent: Some(self.user.agent),
                 })
                 .await
             }
-            "releaseCallback" => {
-                let task = self.callback_arg(args)?;
+            Request::ReleaseCallback { callback } => {
+                let task = self.visible_callback(callback)?;
                 let holder = self.read(|engine| engine.claimed_by(task));
                 match holder {
                     None => return Err("the callback is not taken".into()),
@@ -817,17 +813,13 @@ impl Session {
                 self.agent_command(Command::Claim { task, agent: None })
                     .await
             }
-            "startCallback" => self.start_callback(args).await,
-            "updateCallbackTicket" => self.update_callback_ticket(args).await,
-            "findCallbackRequest" => {
-                let id = args.get("id").cloned().unwrap_or(Value::Null);
-                let request = match args.get("request") {
-                    None | Some(Value::Null) => Map::new(),
-                    Some(Value::Object(request)) => request.clone(),
-                    Some(_) => {
-                        return Err("request must be an object {filters, offset, limit}".into())
-                    }
-                };
+            Request::StartCallback { callback, number } => {
+                self.start_callback(callback, number).await
+            }
+            Request::UpdateCallbackTicket { callback, ticket } => {
+                self.update_callback_ticket(callback, ticket).await
+            }
+            Request::FindCallbackRequest { id, search } => {
                 let periods = callbacks::periods(&self.state, &self.user.tenant)
                     .await
                     .map_err(|e| e.message)?;
@@ -844,36 +836,20 @@ impl Session {
                         })
                         .collect()
                 });
-                let response = callbacks::find(requests, &request)?;
+                let response = search.run(requests);
                 self.send_message(
                     "FindCallbackResponseWithId",
                     json!({"id": id, "response": response}),
                 );
                 Ok(())
             }
-            "listenCallbackMessage" => {
-                Err("switchboard stores no voice messages for callbacks".into())
-            }
-            "monitorPause" | "monitorUnpause" => Err(
-                "call recording is the telephony system's; switchboard has no recording to pause"
-                    .into(),
-            ),
-            other => Err(format!("unknown command '{other}'")),
         }
     }
 
     /// `getQueueHistory` (an extension for wallboards): the last `minutes` minutes (default and at most 60) of
     /// each queue the user may see, or of `queueId`, one `QueueHistory` message per queue.
-    fn queue_history(&self, args: &Map<String, Value>) -> Result<(), String> {
-        let minutes = match int_arg(args, "minutes")? {
-            Arg::Value(m) if (1..=60).contains(&m) => m,
-            Arg::Value(_) => return Err("minutes must be between 1 and 60".into()),
-            Arg::Missing => 60,
-        };
-        let wanted = match int_arg(args, "queueId")? {
-            Arg::Missing => None,
-            Arg::Value(_) => Some(self.target_queue(args)?),
-        };
+    fn queue_history(&self, minutes: i64, queue: Option<i64>) -> Result<(), String> {
+        let wanted = queue.map(|queue| self.target_queue(queue)).transpose()?;
         let now = self.now();
         let queues: Vec<(ServiceId, u32)> = self.read(|engine| {
             engine
@@ -946,15 +922,8 @@ impl Session {
         Ok(())
     }
 
-    /// The callback request a command names by `uuid`: a live callback of a queue the user may see.
-    fn callback_arg(&self, args: &Map<String, Value>) -> Result<TaskId, String> {
-        let uuid = match string_arg(args, "uuid")? {
-            Arg::Value(uuid) => uuid,
-            Arg::Missing => return Err("uuid is missing".into()),
-        };
-        let task = uuid::Uuid::parse_str(&uuid)
-            .map(TaskId)
-            .map_err(|_| format!("uuid '{uuid}' is not a callback request id"))?;
+    /// The callback request a command names by `uuid`, if it is a live callback of a queue the user may see.
+    fn visible_callback(&self, task: TaskId) -> Result<TaskId, String> {
         let visible = self.read(|engine| {
             engine
                 .task_info(task)
@@ -962,7 +931,7 @@ impl Session {
                 .is_some_and(|t| self.can_see_queue(engine, t.service))
         });
         if !visible {
-            return Err(format!("no open callback request '{uuid}' in your lists"));
+            return Err(format!("no open callback request '{task}' in your lists"));
         }
         Ok(task)
     }
@@ -978,15 +947,8 @@ impl Session {
 
     /// `startCallback`: the agent calls the customer now. The task is established with the agent (ahead of
     /// routing; a claim by another agent refuses it) and gets a ticket.
-    async fn start_callback(&self, args: &Map<String, Value>) -> Result<(), String> {
-        let task = self.callback_arg(args)?;
-        let number = match string_arg(args, "number")? {
-            Arg::Value(n) if !n.trim().is_empty() => Some(n),
-            _ => match string_arg(args, "phoneNumber")? {
-                Arg::Value(n) if !n.trim().is_empty() => Some(n),
-                _ => None,
-            },
-        };
+    async fn start_callback(&self, callback: TaskId, number: Option<String>) -> Result<(), String> {
+        let task = self.visible_callback(callback)?;
         let (status, holder, target) = self.read(|engine| {
             let info = engine.task_info(task);
             (
@@ -1030,48 +992,33 @@ impl Session {
     /// `updateCallbackTicket`: the outcome of a call. `Callback` (or a new due date or period) reschedules the
     /// request; `NoAnswer` counts a retry and reschedules it after `SecondsBetweenRetries` (closing it once
     /// `MaxRetries` retries are used up); any other status closes it.
-    async fn update_callback_ticket(&self, args: &Map<String, Value>) -> Result<(), String> {
-        let task = self.callback_arg(args)?;
+    async fn update_callback_ticket(
+        &self,
+        callback: TaskId,
+        ticket: request::TicketUpdate,
+    ) -> Result<(), String> {
+        let task = self.visible_callback(callback)?;
         if !self.works_on(task) {
             return Err("take the callback before updating its ticket".into());
         }
-        let status = match string_arg(args, "status")? {
-            Arg::Value(s) => s,
-            Arg::Missing => return Err("status is missing".into()),
-        };
-        const STATUSES: [&str; 5] = ["NoAnswer", "Answered", "Fax", "Email", "Callback"];
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(format!(
-                "status '{status}' is not one of {}",
-                STATUSES.join(", ")
-            ));
-        }
-        let comment = match string_arg(args, "comment")? {
-            Arg::Value(c) => c,
-            Arg::Missing => match string_arg(args, "description")? {
-                Arg::Value(c) => c,
-                Arg::Missing => String::new(),
-            },
-        };
-        let date = match string_arg(args, "dueDate")? {
-            Arg::Value(d) if !d.trim().is_empty() => Some(
-                crate::lucs::callbacks::parse_due_date(&d)
-                    .ok_or(format!("dueDate '{d}' is not YYYY-MM-DD"))?,
-            ),
-            _ => None,
-        };
+        let request::TicketUpdate {
+            status,
+            comment,
+            due_date: date,
+            period,
+        } = ticket;
         let periods = callbacks::periods(&self.state, &self.user.tenant)
             .await
             .map_err(|e| e.message)?;
-        let period = match string_arg(args, "periodUuid")? {
-            Arg::Value(uuid) if !uuid.trim().is_empty() => Some(
+        let period = match period {
+            Some(uuid) => Some(
                 periods
                     .iter()
                     .find(|p| p.uuid == uuid)
                     .cloned()
                     .ok_or(format!("no preferred period '{uuid}'"))?,
             ),
-            _ => None,
+            None => None,
         };
         let now = self.now();
         let Some(info) = self.read(|engine| engine.task_info(task)) else {
@@ -1085,15 +1032,17 @@ impl Session {
                 .and_then(|(_, v)| v.parse::<i64>().ok())
         };
         let mut attributes = vec![
-            ("TicketStatus".to_string(), status.clone()),
+            ("TicketStatus".to_string(), status.name().to_string()),
             ("TicketComment".to_string(), comment),
         ];
-        let retries = number("RetryCount").unwrap_or(0) + i64::from(status == "NoAnswer");
-        if status == "NoAnswer" {
+        let retries =
+            number("RetryCount").unwrap_or(0) + i64::from(status == TicketStatus::NoAnswer);
+        if status == TicketStatus::NoAnswer {
             attributes.push(("RetryCount".into(), retries.to_string()));
         }
-        let reschedule = status == "Callback"
-            || (status == "NoAnswer" && number("MaxRetries").is_none_or(|max| retries <= max));
+        let reschedule = status == TicketStatus::Callback
+            || (status == TicketStatus::NoAnswer
+                && number("MaxRetries").is_none_or(|max| retries <= max));
         let due = if !reschedule {
             None
         } else if date.is_some() || period.is_some() {
@@ -1112,7 +1061,7 @@ impl Session {
                 callbacks::current_due(&info),
                 period,
             ))
-        } else if status == "Callback" {
+        } else if status == TicketStatus::Callback {
             return Err("status Callback needs a dueDate or a periodUuid".into());
         } else {
             let wait = number("SecondsBetweenRetries").unwrap_or(0).max(0);
@@ -1191,12 +1140,10 @@ impl Session {
         }
     }
 
-    /// The agent a command is for: the named one (`key`, its integer id) if this user may command it, else
-    /// itself.
-    fn target_agent(&self, args: &Map<String, Value>, key: &str) -> Result<AgentId, String> {
-        let number = match int_arg(args, key)? {
-            Arg::Missing => return Ok(self.user.agent),
-            Arg::Value(n) => n,
+    /// The agent a command is for: the named one (its integer id) if this user may command it, else itself.
+    fn target_agent(&self, number: Option<i64>) -> Result<AgentId, String> {
+        let Some(number) = number else {
+            return Ok(self.user.agent);
         };
         let info = self.read(|engine| {
             u32::try_from(number)
@@ -1213,11 +1160,7 @@ impl Session {
         Ok(info.spec.id)
     }
 
-    fn target_queue(&self, args: &Map<String, Value>) -> Result<ServiceId, String> {
-        let number = match int_arg(args, "queueId")? {
-            Arg::Value(n) => n,
-            Arg::Missing => return Err("queueId is missing".into()),
-        };
+    fn target_queue(&self, number: i64) -> Result<ServiceId, String> {
         self.read(|engine| {
             let service = u32::try_from(number)
                 .ok()
@@ -1246,31 +1189,29 @@ impl Session {
         }
     }
 
-    async fn task_command(&self, command: &str, args: &Map<String, Value>) -> Result<(), String> {
-        let task = match string_arg(args, "taskId")? {
-            Arg::Value(id) => uuid::Uuid::parse_str(&id)
-                .map(TaskId)
-                .map_err(|_| format!("taskId '{id}' is not a task id"))?,
-            Arg::Missing => self
-                .current_task(command)
+    async fn task_command(&self, action: TaskAction, task: Option<TaskId>) -> Result<(), String> {
+        let task = match task {
+            Some(task) => task,
+            None => self
+                .current_task(action)
                 .ok_or("no task to act on; name it with taskId")?,
         };
         let holder = self.read(|engine| engine.task_info(task).and_then(|t| t.agent));
         if holder != Some(self.user.agent) && self.user.profile != CtiProfile::Admin {
             return Err("the task is not yours".into());
         }
-        let engine_command = match command {
-            "answer" => Command::Establish {
+        let engine_command = match action {
+            TaskAction::Answer => Command::Establish {
                 task,
                 agent: Some(self.user.agent),
             },
-            "decline" => Command::Decline {
+            TaskAction::Decline => Command::Decline {
                 task,
                 agent: holder.unwrap_or(self.user.agent),
             },
-            "hold" => Command::Hold(task),
-            "resume" => Command::Resume(task),
-            _ => Command::Terminate {
+            TaskAction::Hold => Command::Hold(task),
+            TaskAction::Resume => Command::Resume(task),
+            TaskAction::Hangup => Command::Terminate {
                 task,
                 reason: TerminationReason::Completed,
             },
@@ -1280,11 +1221,11 @@ impl Session {
 
     /// The agent's task a task command means when none is named: the ringing one for answer and decline, the
     /// one it handles for the others.
-    fn current_task(&self, command: &str) -> Option<TaskId> {
-        let wanted: &[TaskStatus] = match command {
-            "answer" | "decline" => &[TaskStatus::Offered],
-            "resume" => &[TaskStatus::OnHold],
-            _ => &[TaskStatus::Established, TaskStatus::OnHold],
+    fn current_task(&self, action: TaskAction) -> Option<TaskId> {
+        let wanted: &[TaskStatus] = match action {
+            TaskAction::Answer | TaskAction::Decline => &[TaskStatus::Offered],
+            TaskAction::Resume => &[TaskStatus::OnHold],
+            TaskAction::Hangup | TaskAction::Hold => &[TaskStatus::Established, TaskStatus::OnHold],
         };
         self.read(|engine| {
             let info = engine.agent_info(self.user.agent)?;
@@ -1296,38 +1237,30 @@ impl Session {
         })
     }
 
-    async fn dial_from_queue(&self, args: &Map<String, Value>) -> Result<(), String> {
-        let destination = match string_arg(args, "destination")? {
-            Arg::Value(d) if !d.trim().is_empty() => d,
-            _ => return Err("destination is missing".into()),
-        };
-        let service = self.target_queue(args)?;
+    async fn dial_from_queue(
+        &self,
+        destination: String,
+        queue: i64,
+        caller_id: Option<String>,
+        variables: Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let service = self.target_queue(queue)?;
         let mut spec = TaskSpec::new(TaskId(uuid::Uuid::new_v4()), service);
         spec.kind = TaskKind::Call;
         spec.direction = Direction::Outbound;
         spec.customer = destination;
-        if let Arg::Value(caller) = string_arg(args, "callerId")? {
+        if let Some(caller) = caller_id {
             spec.context.push(("CallerId".into(), caller));
         }
-        match args.get("variables") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(variables)) => {
-                for (name, value) in variables {
-                    let value = match value {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    spec.context.push((format!("USR_{name}"), value));
-                }
-            }
-            Some(_) => return Err("variables must be an object of name: value".into()),
+        for (name, value) in variables {
+            spec.context.push((format!("USR_{name}"), value));
         }
         self.agent_command(Command::CreateTask(spec)).await
     }
 
-    fn get_list(&self, object_type: &str) -> Result<(), String> {
+    fn get_list(&self, object_type: ObjectType) {
         let (msg_type, items): (&str, Vec<Value>) = self.read(|engine| match object_type {
-            "queue" => Ok((
+            ObjectType::Queue => (
                 "QueueList",
                 engine
                     .services()
@@ -1336,8 +1269,8 @@ impl Session {
                     .filter_map(|s| engine.service_info(s))
                     .map(|info| messages::queue_item(&info))
                     .collect(),
-            )),
-            "agent" => Ok((
+            ),
+            ObjectType::Agent => (
                 "AgentList",
                 engine
                     .agents()
@@ -1346,8 +1279,8 @@ impl Session {
                     .filter(|info| self.can_see_agent(info))
                     .map(|info| messages::agent_item(&info))
                     .collect(),
-            )),
-            "queuemember" => Ok((
+            ),
+            ObjectType::QueueMember => (
                 "QueueMemberList",
                 engine
                     .agents()
@@ -1368,8 +1301,8 @@ impl Session {
                             .collect::<Vec<_>>()
                     })
                     .collect(),
-            )),
-            "agentgroup" => {
+            ),
+            ObjectType::AgentGroup => {
                 let groups: BTreeSet<u32> = engine
                     .agents()
                     .into_iter()
@@ -1377,20 +1310,16 @@ impl Session {
                     .filter(|info| self.can_see_agent(info))
                     .map(|info| info.spec.group)
                     .collect();
-                Ok((
+                (
                     "AgentGroupList",
                     groups
                         .into_iter()
                         .map(|g| json!({"id": g, "name": format!("group-{g}")}))
                         .collect(),
-                ))
+                )
             }
-            other => Err(format!(
-                "objectType '{other}' is not one of queue, agent, queuemember, agentgroup"
-            )),
-        })?;
+        });
         self.send_message(msg_type, Value::Array(items));
-        Ok(())
     }
 }
 
@@ -1420,31 +1349,6 @@ fn login_error(message: &str) -> Option<Value> {
     let rest = message.strip_prefix("the agent is logged in on line ")?;
     let (current, requested) = rest.split_once(", not on ")?;
     Some(json!({"Error": "LoggedInOnAnotherPhone", "phoneNb": current, "RequestedNb": requested}))
-}
-
-fn string_arg(args: &Map<String, Value>, key: &str) -> Result<Arg<String>, String> {
-    match args.get(key) {
-        None | Some(Value::Null) => Ok(Arg::Missing),
-        Some(Value::String(s)) => Ok(Arg::Value(s.clone())),
-        Some(Value::Number(n)) => Ok(Arg::Value(n.to_string())),
-        Some(_) => Err(format!("{key} must be a string")),
-    }
-}
-
-fn int_arg(args: &Map<String, Value>, key: &str) -> Result<Arg<i64>, String> {
-    match args.get(key) {
-        None | Some(Value::Null) => Ok(Arg::Missing),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Arg::Value)
-            .ok_or_else(|| format!("{key} must be an integer")),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Arg::Value)
-            .map_err(|_| format!("{key} must be an integer")),
-        Some(_) => Err(format!("{key} must be an integer")),
-    }
 }
 
 /// The counters of every queue (PROTOCOLS.md) but `LongestWaitingTime`, which moves with the clock

@@ -532,6 +532,113 @@ async fn bad_input_is_answered_and_changes_nothing() {
     );
 }
 
+/// A property over a real socket: whatever bad command an agent sends (an unknown command, text that is not a
+/// JSON object, or a known command with one argument of a wrong type or form, generated from the command list),
+/// the answer is one `Error` naming the problem, the socket stays open, and nothing changes in the engine.
+#[tokio::test]
+async fn random_bad_commands_are_answered_and_change_nothing() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use switchboard_server::xuc::request::{ArgKind, COMMANDS, UNSUPPORTED};
+
+    fn valid(kind: ArgKind) -> Value {
+        match kind {
+            ArgKind::Integer { low, high } => json!(0.clamp(low, high)),
+            ArgKind::Text | ArgKind::NonBlankText => json!("1001"),
+            ArgKind::Uuid => json!("67e55044-10b1-426f-9247-bb680e5fe0c8"),
+            ArgKind::OneOf(words) => json!(words[0]),
+            ArgKind::Date => json!("2026-11-24"),
+            ArgKind::Object => json!({}),
+        }
+    }
+    fn wrong(kind: ArgKind) -> Vec<Value> {
+        let mut values = vec![json!(true), json!([1]), json!({"a": 1})];
+        match kind {
+            ArgKind::Integer { low, high } => {
+                values.extend([json!("ten"), json!(1.5), json!(u64::MAX)]);
+                if low > i64::MIN {
+                    values.push(json!(low - 1));
+                }
+                if high < i64::MAX {
+                    values.push(json!(high + 1));
+                }
+            }
+            ArgKind::Text => {}
+            ArgKind::NonBlankText => values.push(json!("  ")),
+            ArgKind::Uuid => values.push(json!("not-a-uuid")),
+            ArgKind::OneOf(_) => values.push(json!("Nope")),
+            ArgKind::Date => values.extend([json!("2026-13-01"), json!("100000-01-10")]),
+            ArgKind::Object => {
+                values = vec![json!(1), json!("x"), json!([])];
+            }
+        }
+        values
+    }
+    let mut wrong_arguments = Vec::new();
+    for spec in COMMANDS {
+        for argument in spec.arguments {
+            for value in wrong(argument.kind) {
+                let mut message = json!({"claz": "web", "command": spec.name});
+                for required in spec.arguments.iter().filter(|a| a.required) {
+                    message[required.key] = valid(required.kind);
+                }
+                message[argument.key] = value;
+                wrong_arguments.push((message.to_string(), argument.key.to_string()));
+            }
+        }
+    }
+    let known: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+    let unknown = "[a-zA-Z]{1,16}"
+        .prop_filter("unknown", move |name| !known.contains(&name.as_str()))
+        .prop_map(|name| {
+            let message = json!({"claz": "web", "command": name, "agentid": 1});
+            (message.to_string(), "unknown command".to_string())
+        });
+    let unsupported = proptest::sample::select(UNSUPPORTED).prop_map(|name| {
+        (
+            json!({"command": name}).to_string(),
+            "switchboard".to_string(),
+        )
+    });
+    let not_an_object = prop_oneof![
+        "[^{]{0,40}",
+        Just("{\"claz\": \"web\", \"command\": ".to_string())
+    ]
+    .prop_map(|text| (text, "JSON object".to_string()));
+    let bad = prop_oneof![
+        6 => proptest::sample::select(wrong_arguments),
+        2 => unknown,
+        1 => unsupported,
+        1 => not_an_object,
+    ];
+
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    cti_user(&app, "anna", &service, "1001", json!({})).await;
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    anna.until("AgentStateEvent", None).await;
+    let tenant = app.state.tenant("default").await.expect("tenant");
+    let before = app.state.read(&tenant, |engine| engine.last_event_seq());
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..256 {
+        let (text, named) = bad.new_tree(&mut runner).expect("a case").current();
+        anna.socket
+            .send(Message::Text(text.clone().into()))
+            .await
+            .expect("the socket is open");
+        let answer = anna.next().await;
+        assert_eq!(answer["msgType"], "Error", "{text} -> {answer}");
+        let problem = answer["ctiMessage"]["Error"].as_str().unwrap_or_default();
+        assert!(problem.contains(&named), "{text} -> {problem}");
+    }
+    assert!(
+        anna.drain().await.is_empty(),
+        "one answer each, nothing else"
+    );
+    let after = app.state.read(&tenant, |engine| engine.last_event_seq());
+    assert_eq!(before, after, "bad commands changed nothing");
+}
+
 /// The session is a lease: when an agent's socket goes away, the agent stays logged in for the grace period,
 /// then is logged out and the offer it held goes back to the queue, keeping its place.
 #[tokio::test]
