@@ -18,7 +18,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,7 @@ use switchboard_core::{AgentId, Event, ServiceId, TaskId};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::hub::{Interest, Subscription};
+use crate::lucs::Params;
 use crate::openapi::{schema_of, Answer, Endpoint};
 use crate::{AppState, TenantHandle};
 pub use dto::{Category, EventDto};
@@ -623,7 +624,7 @@ async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    Params(query): Params<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let parsed = parse_query(&state, &tenant, &caller, &query, &headers)?;

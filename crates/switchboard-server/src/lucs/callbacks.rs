@@ -2,7 +2,7 @@
 //! along as task attributes. States: `Pending` (due later), `InQueue`, `Processing` (offered or being handled),
 //! `Terminated`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use switchboard_core::{
 };
 
 use super::dto::{parse_priority, NameValue};
-use super::{find_service, Body};
+use super::{find_service, Body, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
@@ -299,7 +299,7 @@ pub(super) struct CallbackQuery {
 pub(super) async fn callback_by_external_id(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<CallbackQuery>,
+    Params(query): Params<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     let external = query
         .external_task_id

@@ -80,6 +80,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// Query parameters whose errors are answered in the LUCS error shape (400), not as axum's plain text.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "The query string cannot be read: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 /// An optional JSON body: empty means `None`; anything else must parse.
 fn optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -126,7 +143,7 @@ fn list_response<T: Serialize>(
             let total_count = items.len();
             let items: Vec<T> = items
                 .into_iter()
-                .skip((page - 1) * page_size)
+                .skip((page - 1).saturating_mul(page_size))
                 .take(page_size)
                 .collect();
             Ok(Json(Page {
@@ -185,9 +202,13 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Renew the task's lifetime; an offered task goes back to pending, keeping its place",
                 &[TasksManage], Answer::Empty, post(refresh_task))
                 .optional_body(schema_of::<RefreshBody>)
+                .documented_500("AgentAlreadyConnected: the task is established or on hold (seed 000); nothing \
+                    changed")
                 .query("setAgentOnRona", "true: the agent holding the offer goes into RONA"),
             Endpoint::new(Method::POST, p("/tasks/{task}/setestablished"), "Tasks",
-                "The agent accepted the offered task", &[TasksManage], Answer::Empty, post(set_established)),
+                "The agent accepted the offered task", &[TasksManage], Answer::Empty, post(set_established))
+                .documented_500("TaskAlreadyEstablished: the task is already established or on hold (seed 000); \
+                    nothing changed"),
             Endpoint::new(Method::POST, p("/tasks/{task}/terminate"), "Tasks", "End the task",
                 &[TasksManage], Answer::Empty, post(terminate_task)),
             Endpoint::new(Method::POST, p("/tasks/{task}/hold"), "Tasks", "Put an established task on hold",
@@ -571,7 +592,7 @@ async fn refresh_task(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(query): Query<RefreshQuery>,
+    Params(query): Params<RefreshQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Option<RefreshBody> = optional_json(&body)?;
@@ -682,7 +703,7 @@ async fn service_tasks(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
@@ -726,7 +747,7 @@ async fn user_tasks(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
@@ -759,7 +780,7 @@ async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| user_dtos(engine, engine.agents()));
@@ -784,7 +805,7 @@ async fn service_users(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<UserDto>, ApiError> {
@@ -1281,7 +1302,7 @@ async fn conversation_as_services(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<ServiceDto>, ApiError> {
@@ -1498,7 +1519,7 @@ async fn set_presence(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(query): Query<PresenceQuery>,
+    Params(query): Params<PresenceQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Option<Value> = optional_json(&body)?;
@@ -1589,7 +1610,7 @@ async fn set_active_profile(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
+    Params(query): Params<std::collections::HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Option<Value> = optional_json(&body)?;
@@ -1713,7 +1734,7 @@ fn user_states(engine: &Engine, agents: impl IntoIterator<Item = AgentId>) -> Ve
 async fn users_states(
     State(state): State<AppState>,
     caller: Caller,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| user_states(engine, engine.agents()));
@@ -1737,7 +1758,7 @@ async fn service_users_states(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<UserStateDto>, ApiError> {
@@ -1757,7 +1778,7 @@ async fn list_services(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| {

@@ -4,6 +4,7 @@
 mod auth;
 mod cti;
 mod events;
+mod fuzz;
 mod lucs;
 mod openapi;
 mod puzzel;
