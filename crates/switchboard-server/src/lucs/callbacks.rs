@@ -70,7 +70,7 @@ pub struct CallbackDto {
     pub context_parameters: Vec<NameValue>,
 }
 
-/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS][Z]` as UTC.
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS][Z]` as UTC, years 1 to 9999.
 pub fn parse_due_date(text: &str) -> Option<Time> {
     let text = text.trim().trim_end_matches('Z');
     let (date, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00:00"));
@@ -84,11 +84,13 @@ pub fn parse_due_date(text: &str) -> Option<Time> {
         t.next().flatten().unwrap_or(0),
         t.next().flatten().unwrap_or(0),
     );
-    if !(1..=12).contains(&month)
+    // Four-digit years only: far larger ones would overflow the arithmetic below and the clock.
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
     {
         return None;
     }
@@ -491,4 +493,40 @@ pub(super) async fn search_callbacks(
         .take(search.limit.unwrap_or(1000).min(10_000))
         .collect();
     Ok(Json(items).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn due_dates_are_utc_and_years_past_9999_are_refused() {
+        assert_eq!(parse_due_date("1970-01-02"), Some(Time::from_secs(86_400)));
+        assert_eq!(
+            parse_due_date("2019-06-27T11:58:35Z"),
+            Some(Time::from_secs(1_561_636_715))
+        );
+        // Found by the API fuzzer's neighbourhood: these overflowed (a panic in debug builds).
+        for text in [
+            "999999999999999-01-01",
+            "2020-01-01T-99999999999999:00",
+            "2020-01-01T10:-99999999999999",
+            "0-01-01",
+            "10000-01-01",
+        ] {
+            assert_eq!(parse_due_date(text), None, "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_a_due_date_never_panics(
+            year in any::<i64>(), month in any::<i64>(), day in any::<i64>(),
+            hour in any::<i64>(), minute in any::<i64>(), second in any::<i64>(), text in "\\PC*",
+        ) {
+            let _ = parse_due_date(&format!("{year}-{month}-{day}T{hour}:{minute}:{second}Z"));
+            let _ = parse_due_date(&text);
+        }
+    }
 }

@@ -78,3 +78,74 @@ async fn an_unreadable_query_string_is_a_lucs_400() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert_eq!(error["Error"]["Code"], "BadRequest");
 }
+
+#[tokio::test]
+async fn a_due_date_far_in_the_future_is_refused_not_a_crash() {
+    // The day arithmetic of a DueDate (or a search's StartDate) with a huge year overflowed: a panic in debug
+    // builds (no answer at all), a wrapped time in release.
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let (status, error) = app
+        .post(
+            "/v1.0/callbacks",
+            serde_json::json!({
+                "Target": "+41440000000", "SecondsBetweenRetries": 60, "Priority": "Normal",
+                "ServiceId": service, "DueDate": "999999999999999-01-01"
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (status, error) = app
+        .post(
+            "/v1.0/callbacks/search",
+            serde_json::json!({"StartDate": "2020-01-01T-99999999999999:00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (status, found) = app
+        .post("/v1.0/callbacks/search", serde_json::json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found, Value::Array(Vec::new()), "nothing was created");
+}
+
+#[tokio::test]
+async fn tenant_settings_too_large_for_the_clock_are_refused_and_change_nothing() {
+    // TaskLifetimeInDays, MaximumPollingTimeoutInMin and DefaultRonaTimeoutInSeconds were multiplied into
+    // microseconds unchecked: 4000000000 days overflowed (a panic in debug builds, a negative lifetime in
+    // release, which would have ended every task at once).
+    let app = TestApp::start().await;
+    let tenant = app
+        .state
+        .tenant("default")
+        .await
+        .expect("the default tenant");
+    let before = app.state.read(&tenant, |engine| engine.config().clone());
+    for settings in [
+        serde_json::json!({"TaskLifetimeInDays": 4_000_000_000u64}),
+        serde_json::json!({"MaximumPollingTimeoutInMin": u64::MAX}),
+        serde_json::json!({"DefaultRonaTimeoutInSeconds": 10_000_000_000_000u64}),
+    ] {
+        let (status, error) = app
+            .post(
+                "/v2.0/configuration",
+                serde_json::json!({"Settings": settings.clone()}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{settings}: {error}"
+        );
+        assert_eq!(error["Error"]["Code"], "InvalidValue");
+    }
+    let after = app.state.read(&tenant, |engine| engine.config().clone());
+    assert_eq!(after, before, "a refused configuration changes nothing");
+    let (status, report) = app
+        .post(
+            "/v2.0/configuration",
+            serde_json::json!({"Settings": {"TaskLifetimeInDays": 5}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+}
