@@ -55,9 +55,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             "customer",
             "Part of the customer identifier, case-insensitive",
         )
-        .query(
+        .query_of(
             "finished",
             "false: live tasks only (default true: also the 500 newest finished tasks that match)",
+            serde_json::json!({"type": "boolean"}),
         )
         .extension(),
         Endpoint::new(

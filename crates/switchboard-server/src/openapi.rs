@@ -47,8 +47,8 @@ pub struct Endpoint {
     pub body: Option<SchemaFn>,
     /// True when the body may be left out.
     pub body_optional: bool,
-    /// Query parameters besides paging.
-    pub query: Vec<(&'static str, &'static str)>,
+    /// Query parameters besides paging: name, description, schema.
+    pub query: Vec<(&'static str, &'static str, Value)>,
     /// The success answer.
     pub answer: Answer,
     /// A switchboard extension, not part of the vendor's API.
@@ -146,9 +146,21 @@ impl Endpoint {
         self
     }
 
-    /// Takes a query parameter.
+    /// Takes a text query parameter.
     pub fn query(mut self, name: &'static str, description: &'static str) -> Endpoint {
-        self.query.push((name, description));
+        self.query
+            .push((name, description, json!({"type": "string"})));
+        self
+    }
+
+    /// Takes a query parameter of this schema (an integer with bounds, a boolean).
+    pub fn query_of(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        schema: Value,
+    ) -> Endpoint {
+        self.query.push((name, description, schema));
         self
     }
 
@@ -252,9 +264,9 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                        "description": parameter_description(name), "schema": schema})
             })
             .collect();
-        for (name, description) in &endpoint.query {
+        for (name, description, schema) in &endpoint.query {
             parameters.push(json!({"name": name, "in": "query", "required": false,
-                                   "description": description, "schema": {"type": "string"}}));
+                                   "description": description, "schema": schema}));
         }
         let success = match endpoint.answer {
             Answer::Json(schema) => {

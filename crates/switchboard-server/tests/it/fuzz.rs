@@ -149,3 +149,119 @@ async fn tenant_settings_too_large_for_the_clock_are_refused_and_change_nothing(
         .await;
     assert_eq!(status, StatusCode::OK, "{report}");
 }
+
+#[tokio::test]
+async fn an_empty_profile_name_is_refused_not_a_crash_and_a_refused_user_changes_nothing() {
+    // Found by the fuzzer: {"CurrentProfile": ""} skipped creating the profile "" and then looked it up, a panic
+    // (the connection closed with no answer). A body refused after its profiles and traits had been created by
+    // their own commands also left them behind.
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    let user = app
+        .online_user("smoky.cc", "Curt", "Connors", &service)
+        .await;
+    // The fuzzer's case exactly: a user with no profile at all.
+    let (status, plain) = app
+        .post(
+            "/v1.0/users",
+            serde_json::json!({"SipUri": "sip:plain@dev.local"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    let (status, error) = app
+        .post(
+            "/v1.0/users/plain@dev.local/update",
+            serde_json::json!({"AAConfiguration": null, "CurrentProfile": ""}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (_, plain_after) = app.get("/v1.0/users/plain@dev.local").await;
+    assert_eq!(plain_after, plain);
+    let (_, profiles_before) = app.get("/v2.0/profiles").await;
+    let (_, user_before) = app.get(&format!("/v1.0/users/{user}")).await;
+    for body in [
+        serde_json::json!({"AAConfiguration": null, "CurrentProfile": ""}),
+        serde_json::json!({"DefaultProfile": "  "}),
+        serde_json::json!({"Profiles": [{"Name": "", "Responsibilities": []}]}),
+        serde_json::json!({"Profiles": [{"Name": "Night Shift", "Responsibilities": [
+            {"TraitNode": "Language/German", "Responsibility": "Enormous"}]}]}),
+        serde_json::json!({"CurrentProfile": "Night Shift", "Traits": [
+            {"TraitNode": "Language/German", "Attribute": "Superb"}]}),
+        serde_json::json!({"CurrentProfile": "Night Shift", "Services": [{"Service": "sip:nothing@dev.local"}]}),
+    ] {
+        let (status, error) = app
+            .post(&format!("/v1.0/users/{user}/update"), body.clone())
+            .await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND,
+            "{body}: {status} {error}"
+        );
+        assert!(error["Error"]["Code"].is_string(), "{body}: {error}");
+    }
+    let (status, error) = app
+        .post(
+            "/v1.0/users",
+            serde_json::json!({"SipUri": "sip:new@dev.local", "CurrentProfile": "Night Shift",
+                "Traits": [{"TraitNode": "Language/German", "Attribute": "Superb"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (_, profiles_after) = app.get("/v2.0/profiles").await;
+    assert_eq!(profiles_after, profiles_before, "no profile was created");
+    let (_, user_after) = app.get(&format!("/v1.0/users/{user}")).await;
+    assert_eq!(user_after, user_before);
+    let (status, _) = app.get("/v1.0/users/new@dev.local").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_position_past_the_largest_sequence_number_is_refused() {
+    // Found by the fuzzer: after=9223372036854775808 was read back by the store as a negative position and
+    // answered every event from the first; after=18446744073709551615 overflowed `after + 1` (a panic in debug
+    // builds). A webhook's From had the same problem.
+    let app = TestApp::start().await;
+    app.business_service().await;
+    for after in ["9223372036854775808", "18446744073709551615"] {
+        let (status, error) = app.get(&format!("/v2.0/events?after={after}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{after}: {error}");
+        assert_eq!(error["Error"]["Code"], "InvalidValue");
+    }
+    let response = app
+        .client
+        .get(format!("{}/v2.0/events", app.base))
+        .header("api_key", ADMIN_KEY)
+        .header("Last-Event-ID", "18446744073709551615")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, page) = app.get("/v2.0/events?after=9223372036854775807").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["Items"], Value::Array(Vec::new()));
+    let (status, webhook) = app
+        .post(
+            "/v2.0/webhooks",
+            serde_json::json!({"Id": "crm", "Url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{webhook}");
+    for (path, body) in [
+        (
+            "/v2.0/webhooks",
+            serde_json::json!({"Id": "late", "Url": "http://127.0.0.1:9/hook", "From": 9223372036854775808u64}),
+        ),
+        (
+            "/v2.0/webhooks/crm/replay",
+            serde_json::json!({"From": u64::MAX}),
+        ),
+    ] {
+        let (status, error) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {error}");
+    }
+    let (status, _) = app.get("/v2.0/webhooks/late").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused subscription is not created"
+    );
+}
