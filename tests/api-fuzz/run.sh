@@ -38,10 +38,19 @@ rm -rf "$out"
 mkdir -p "$out"
 db_dir=$(mktemp -d)
 server_pid=
+# SIGTERM shuts the server down gracefully; one that is still there after 30 seconds is killed.
 stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid"
-    wait "$server_pid" || true
+    for _ in $(seq 1 300); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+      echo "the server did not stop within 30 s of SIGTERM; killing it"
+      kill -KILL "$server_pid"
+    fi
+    wait "$server_pid" 2>/dev/null || true
   fi
   server_pid=
 }
