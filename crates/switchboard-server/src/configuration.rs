@@ -20,13 +20,23 @@ use crate::{AppState, TenantHandle};
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
 pub struct TenantSettings {
-    /// Tasks not read (polled) for this many minutes are ended as abandoned; 0 turns the check off.
+    /// Tasks not read (polled) for this many minutes are ended as abandoned; 0 turns the check off. At most
+    /// 525600 (a year).
+    #[schemars(range(max = 525600))]
     pub maximum_polling_timeout_in_min: Option<u64>,
-    /// Longest a task lives without a refresh, in days (seed 002: 5); 0 turns the limit off.
+    /// Longest a task lives without a refresh, in days (seed 002: 5); 0 turns the limit off. At most 3650.
+    #[schemars(range(max = 3650))]
     pub task_lifetime_in_days: Option<u64>,
-    /// RONA timeout when neither the task nor its service sets one; 0 means offers never time out.
+    /// RONA timeout when neither the task nor its service sets one; 0 means offers never time out. At most
+    /// 2592000 (30 days, like a service's).
+    #[schemars(range(max = 2592000))]
     pub default_rona_timeout_in_seconds: Option<u64>,
 }
+
+/// The largest settings accepted: more is taken for a mistake, and far more would overflow the engine's clock.
+const MAX_POLLING_TIMEOUT_MINUTES: u64 = 525_600;
+const MAX_TASK_LIFETIME_DAYS: u64 = 3_650;
+const MAX_DEFAULT_RONA_SECONDS: u64 = 30 * 86_400;
 
 /// A responsibility profile.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
@@ -104,6 +114,29 @@ pub fn parse(text: &str, file_name: &str) -> Result<Configuration, String> {
 }
 
 fn check(config: &Configuration) -> Result<(), ApiError> {
+    if let Some(settings) = &config.settings {
+        for (name, value, max) in [
+            (
+                "MaximumPollingTimeoutInMin",
+                settings.maximum_polling_timeout_in_min,
+                MAX_POLLING_TIMEOUT_MINUTES,
+            ),
+            (
+                "TaskLifetimeInDays",
+                settings.task_lifetime_in_days,
+                MAX_TASK_LIFETIME_DAYS,
+            ),
+            (
+                "DefaultRonaTimeoutInSeconds",
+                settings.default_rona_timeout_in_seconds,
+                MAX_DEFAULT_RONA_SECONDS,
+            ),
+        ] {
+            if value.is_some_and(|value| value > max) {
+                return Err(ApiError::invalid(format!("{name} must be at most {max}")));
+            }
+        }
+    }
     for service in &config.services {
         if service.id.is_none() && service.sip_uri.trim().is_empty() {
             return Err(ApiError::invalid(format!(

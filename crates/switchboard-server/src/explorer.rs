@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::events::dto::{render, rfc3339, subjects, EventDto};
 use crate::lucs::directory::blocking_store;
 use crate::lucs::dto::{level_name, task_state_name, task_type_name, NameValue, TRAIT_LEVELS};
-use crate::lucs::find_service;
+use crate::lucs::{find_service, Params};
 use crate::openapi::{schema_of, Answer, Endpoint};
 use crate::{AppState, TenantHandle};
 
@@ -55,9 +55,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             "customer",
             "Part of the customer identifier, case-insensitive",
         )
-        .query(
+        .query_of(
             "finished",
             "false: live tasks only (default true: also the 500 newest finished tasks that match)",
+            serde_json::json!({"type": "boolean"}),
         )
         .extension(),
         Endpoint::new(
@@ -212,7 +213,7 @@ fn parse_states(text: &str) -> Result<Vec<TaskStatus>, ApiError> {
 async fn search_tasks(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    Params(query): Params<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let parameter = |name: &str| {
@@ -285,7 +286,7 @@ async fn search_tasks(
     let total_count = items.len();
     let items: Vec<TaskSummaryDto> = items
         .into_iter()
-        .skip((page - 1) * page_size)
+        .skip((page - 1).saturating_mul(page_size))
         .take(page_size)
         .collect();
     Ok(Json(serde_json::json!({

@@ -27,6 +27,8 @@ pub enum Answer {
     Empty,
     /// 200 with a text body (health, metrics, docs).
     Text(&'static str),
+    /// 200 with a body in one of these media types (the web pages' files).
+    Files(&'static [&'static str]),
 }
 
 /// One endpoint: its route and its documentation.
@@ -45,8 +47,8 @@ pub struct Endpoint {
     pub body: Option<SchemaFn>,
     /// True when the body may be left out.
     pub body_optional: bool,
-    /// Query parameters besides paging.
-    pub query: Vec<(&'static str, &'static str)>,
+    /// Query parameters besides paging: name, description, schema.
+    pub query: Vec<(&'static str, &'static str, Value)>,
     /// The success answer.
     pub answer: Answer,
     /// A switchboard extension, not part of the vendor's API.
@@ -55,6 +57,12 @@ pub struct Endpoint {
     pub dialect: Dialect,
     /// When it answers 410 Gone.
     pub gone: Option<&'static str>,
+    /// The refusals the vendor documents as 500 (LUCS seed 000), when the endpoint gives any. Any other 500 is a
+    /// bug, so the document lists 500 only where this is set.
+    pub documented_500: Option<&'static str>,
+    /// Other answers of the endpoint (status, when, JSON body schema if any): the errors of a public endpoint
+    /// (authenticated endpoints document their dialect's refusals by themselves), or a 304.
+    pub other_answers: Vec<(u16, &'static str, Option<SchemaFn>)>,
     /// The handler.
     pub router: MethodRouter<AppState>,
 }
@@ -119,6 +127,8 @@ impl Endpoint {
             extension: false,
             dialect: Dialect::Lucs,
             gone: None,
+            documented_500: None,
+            other_answers: Vec::new(),
             router,
         }
     }
@@ -136,15 +146,45 @@ impl Endpoint {
         self
     }
 
-    /// Takes a query parameter.
+    /// Takes a text query parameter.
     pub fn query(mut self, name: &'static str, description: &'static str) -> Endpoint {
-        self.query.push((name, description));
+        self.query
+            .push((name, description, json!({"type": "string"})));
+        self
+    }
+
+    /// Takes a query parameter of this schema (an integer with bounds, a boolean).
+    pub fn query_of(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        schema: Value,
+    ) -> Endpoint {
+        self.query.push((name, description, schema));
         self
     }
 
     /// Answers 410 Gone in this case.
     pub fn gone(mut self, description: &'static str) -> Endpoint {
         self.gone = Some(description);
+        self
+    }
+
+    /// Answers 500 for these vendor-documented refusals.
+    pub fn documented_500(mut self, description: &'static str) -> Endpoint {
+        self.documented_500 = Some(description);
+        self
+    }
+
+    /// A public endpoint's error answer: its status, when it is given, and its JSON body.
+    pub fn refusal(mut self, status: u16, description: &'static str, schema: SchemaFn) -> Endpoint {
+        self.other_answers.push((status, description, Some(schema)));
+        self
+    }
+
+    /// An answer with no body, such as 304 Not Modified.
+    pub fn bodiless(mut self, status: u16, description: &'static str) -> Endpoint {
+        self.other_answers.push((status, description, None));
         self
     }
 
@@ -224,9 +264,9 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                        "description": parameter_description(name), "schema": schema})
             })
             .collect();
-        for (name, description) in &endpoint.query {
+        for (name, description, schema) in &endpoint.query {
             parameters.push(json!({"name": name, "in": "query", "required": false,
-                                   "description": description, "schema": {"type": "string"}}));
+                                   "description": description, "schema": schema}));
         }
         let success = match endpoint.answer {
             Answer::Json(schema) => {
@@ -260,6 +300,13 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             Answer::Text(media) => {
                 json!({"description": "OK", "content": {media: {"schema": {"type": "string"}}}})
             }
+            Answer::Files(media_types) => {
+                let content: Map<String, Value> = media_types
+                    .iter()
+                    .map(|media| (media.to_string(), json!({"schema": {"type": "string"}})))
+                    .collect();
+                json!({"description": "OK", "content": content})
+            }
         };
         let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error_schema}}});
         let mut responses = Map::new();
@@ -290,6 +337,12 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                 "413".into(),
                 error("The body is larger than the limit (1 MiB)"),
             );
+            if endpoint.body.is_some() {
+                responses.insert(
+                    "415".into(),
+                    error("The body is not sent as JSON (Content-Type: application/json)"),
+                );
+            }
             responses.insert(
                 "422".into(),
                 error("A value is well-formed but not acceptable"),
@@ -298,14 +351,24 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                 "429".into(),
                 error("Rate or burst limit of the key exceeded; see Retry-After"),
             );
-            responses.insert(
-                "500".into(),
-                error("Only the refusals seed 000 documents as 500: TaskAlreadyEstablished, AgentAlreadyConnected"),
-            );
+            if let Some(description) = endpoint.documented_500 {
+                responses.insert("500".into(), error(description));
+            }
             responses.insert(
                 "503".into(),
                 error("The change could not be stored and was not applied; retry (Retry-After)"),
             );
+        }
+        for (status, description, schema) in &endpoint.other_answers {
+            let answer = match schema {
+                Some(schema) => {
+                    let schema =
+                        serde_json::to_value(schema(&mut generator)).unwrap_or(Value::Null);
+                    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+                }
+                None => json!({"description": description}),
+            };
+            responses.insert(status.to_string(), answer);
         }
         let roles: Vec<&str> = endpoint.roles.iter().map(|r| r.name()).collect();
         let mut description = if roles.is_empty() {

@@ -15,7 +15,7 @@ use axum::routing::get;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::openapi::{Answer, Endpoint};
+use crate::openapi::{schema_of, Answer, Endpoint, ErrorBody};
 
 /// One embedded file: its name under `/web/`, content type and content.
 struct Asset {
@@ -205,10 +205,14 @@ pub fn endpoints() -> Vec<Endpoint> {
             "Web",
             "The pages' scripts, style sheet and icon (embedded in the binary)",
             &[],
-            Answer::Text("text/javascript"),
+            Answer::Files(&["text/html", "text/css", "text/javascript", "image/svg+xml"]),
             get(asset),
-        ),
+        )
+        .refusal(404, "No such file", schema_of::<ErrorBody>),
     ]
+    .into_iter()
+    .map(|endpoint| endpoint.bodiless(304, "Not modified: If-None-Match names the current ETag"))
+    .collect()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,7 @@ use switchboard_core::{AgentId, Event, ServiceId, TaskId};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::hub::{Interest, Subscription};
+use crate::lucs::Params;
 use crate::openapi::{schema_of, Answer, Endpoint};
 use crate::{AppState, TenantHandle};
 pub use dto::{Category, EventDto};
@@ -40,6 +41,20 @@ const STORE_PAGE: usize = 1_000;
 const SCAN_LIMIT: usize = 10_000;
 /// Longest long-poll, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// The largest sequence number there can be (the store keeps them as signed 64-bit integers): a position beyond
+/// it is refused rather than read back as a negative one, which would start from the first event.
+pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
+
+/// Refuses (422) a position past the largest sequence number.
+pub fn check_sequence(name: &str, value: u64) -> Result<u64, ApiError> {
+    if value > MAX_SEQUENCE {
+        return Err(ApiError::invalid(format!(
+            "'{name}' is a sequence number, at most {MAX_SEQUENCE}."
+        )));
+    }
+    Ok(value)
+}
 /// Largest page.
 const MAX_LIMIT: usize = 1_000;
 /// Batches a live reader may have queued in the hub before it is dropped (and reads the store instead).
@@ -518,15 +533,18 @@ fn parse_query(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<EventsQuery, ApiError> {
-    let mut after = number_parameter(query, "after")?;
+    let mut after = number_parameter(query, "after")?
+        .map(|after| check_sequence("after", after))
+        .transpose()?;
     if let Some(last) = headers.get("last-event-id") {
         let text = last.to_str().unwrap_or_default().trim();
         if !text.is_empty() {
-            after = Some(text.parse::<u64>().map_err(|_| {
+            let last = text.parse::<u64>().map_err(|_| {
                 ApiError::bad_request(format!(
                     "'Last-Event-ID' must be a sequence number, not '{text}'."
                 ))
-            })?);
+            })?;
+            after = Some(check_sequence("Last-Event-ID", last)?);
         }
     }
     let limit = number_parameter(query, "limit")?.unwrap_or(100) as usize;
@@ -624,7 +642,7 @@ async fn list_events(
     caller: Caller,
     slot: Option<axum::Extension<crate::limits::KeySlot>>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    Params(query): Params<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let parsed = parse_query(&state, &tenant, &caller, &query, &headers)?;
@@ -799,12 +817,17 @@ pub fn endpoints() -> Vec<Endpoint> {
             Answer::Json(schema_of::<EventPage>),
             get(list_events),
         )
-        .query(
+        .query_of(
             "after",
             "Sequence after which to start (default: before the oldest event kept); 410 when the next one is \
              no longer kept",
+            serde_json::json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_SEQUENCE}),
         )
-        .query("limit", "Most events answered, 1 to 1000 (default 100)")
+        .query_of(
+            "limit",
+            "Most events answered, 1 to 1000 (default 100)",
+            serde_json::json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        )
         .query(
             "type",
             "Comma-separated event types (TaskOffered, ...) or categories (Tasks, Agents, Configuration)",
@@ -817,9 +840,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             "agent",
             "Comma-separated users (id, SIP URI, UPN or e-mail): the events about them",
         )
-        .query(
+        .query_of(
             "wait",
             "Seconds (0 to 60) to wait for a matching event when there is none yet (long-polling)",
+            serde_json::json!({"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS}),
         )
         .gone("The events right after 'after' (or Last-Event-ID) are no longer kept (retention)")
         .extension(),

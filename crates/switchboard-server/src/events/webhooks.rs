@@ -56,6 +56,7 @@ pub struct WebhookRequest {
     pub agents: Vec<String>,
     /// The first sequence number to deliver; left out: the next event (a `PUT` keeps the position).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 9223372036854775807_u64))]
     pub from: Option<u64>,
     /// A note for people.
     #[serde(default)]
@@ -67,6 +68,7 @@ pub struct WebhookRequest {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ReplayRequest {
     /// The first sequence number to deliver again.
+    #[schemars(range(min = 1, max = 9223372036854775807_u64))]
     pub from: u64,
 }
 
@@ -330,6 +332,7 @@ pub(crate) async fn build_record(
         None => None,
         Some(0) => return Err(ApiError::invalid("'From' is a sequence number, 1 or more.")),
         Some(from) => {
+            super::check_sequence("From", from)?;
             check_kept(state, tenant, from).await?;
             Some(from - 1)
         }
@@ -504,6 +507,7 @@ pub(crate) async fn replay_webhook(
     if request.from == 0 {
         return Err(ApiError::invalid("'From' is a sequence number, 1 or more."));
     }
+    super::check_sequence("From", request.from)?;
     if state
         .webhooks()
         .get(&state, tenant.name(), &id)

@@ -2,7 +2,7 @@
 //! along as task attributes. States: `Pending` (due later), `InQueue`, `Processing` (offered or being handled),
 //! `Terminated`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use switchboard_core::{
 };
 
 use super::dto::{parse_priority, NameValue};
-use super::{find_service, Body};
+use super::{find_service, Body, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
@@ -85,6 +85,7 @@ pub fn parse_due_date(text: &str) -> Option<Time> {
         t.next().flatten().unwrap_or(0),
         t.next().flatten().unwrap_or(0),
     );
+    // Four-digit years only: far larger ones would overflow the arithmetic below and the clock.
     if !(1..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
@@ -301,7 +302,7 @@ pub(super) struct CallbackQuery {
 pub(super) async fn callback_by_external_id(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<CallbackQuery>,
+    Params(query): Params<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     let external = query
         .external_task_id
@@ -493,4 +494,40 @@ pub(super) async fn search_callbacks(
         .take(search.limit.unwrap_or(1000).min(10_000))
         .collect();
     Ok(Json(items).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn due_dates_are_utc_and_years_past_9999_are_refused() {
+        assert_eq!(parse_due_date("1970-01-02"), Some(Time::from_secs(86_400)));
+        assert_eq!(
+            parse_due_date("2019-06-27T11:58:35Z"),
+            Some(Time::from_secs(1_561_636_715))
+        );
+        // Found by the API fuzzer's neighbourhood: these overflowed (a panic in debug builds).
+        for text in [
+            "999999999999999-01-01",
+            "2020-01-01T-99999999999999:00",
+            "2020-01-01T10:-99999999999999",
+            "0-01-01",
+            "10000-01-01",
+        ] {
+            assert_eq!(parse_due_date(text), None, "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_a_due_date_never_panics(
+            year in any::<i64>(), month in any::<i64>(), day in any::<i64>(),
+            hour in any::<i64>(), minute in any::<i64>(), second in any::<i64>(), text in "\\PC*",
+        ) {
+            let _ = parse_due_date(&format!("{year}-{month}-{day}T{hour}:{minute}:{second}Z"));
+            let _ = parse_due_date(&text);
+        }
+    }
 }

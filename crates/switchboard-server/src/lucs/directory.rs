@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::dto::{ServiceDto, UserDto};
-use super::{list_response, user_dtos, user_states, ApiVersion, Body, Paging};
+use super::{list_response, user_dtos, user_states, ApiVersion, Body, Paging, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
@@ -158,7 +158,7 @@ pub(super) async fn list_units(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let list = units(&state, &caller.tenant).await?;
     list_response(version, &paging, list)
@@ -178,7 +178,7 @@ pub(super) async fn unit_services(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let list = units(&state, &caller.tenant).await?;
     let members = subtree(&list, find_or_404(&list, &identifier)?);
@@ -200,7 +200,7 @@ pub(super) async fn unit_users(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let list = units(&state, &caller.tenant).await?;
     let members = subtree(&list, find_or_404(&list, &identifier)?);
@@ -218,7 +218,7 @@ pub(super) async fn unit_users_states(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let list = units(&state, &caller.tenant).await?;
     let members = subtree(&list, find_or_404(&list, &identifier)?);

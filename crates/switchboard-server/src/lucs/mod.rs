@@ -16,9 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_core::{
-    AgentId, AgentIdentity, AgentProfile, AgentSpec, Command, Direction, Engine, Outcome, Presence,
-    ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span, TaskId, TaskKind, TaskSpec, TaskStatus,
-    TerminationReason, TraitRequirement,
+    AgentId, AgentIdentity, AgentProfile, AgentSpec, Command, Direction, Engine, Level, Outcome,
+    Presence, ProfileId, ProfileSpec, ServiceId, ServiceSpec, Span, TaskId, TaskKind, TaskSpec,
+    TaskStatus, TerminationReason, TraitRequirement,
 };
 
 use crate::auth::{Caller, Role};
@@ -80,6 +80,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// Query parameters whose errors are answered in the LUCS error shape (400), not as axum's plain text.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "The query string cannot be read: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 /// An optional JSON body: empty means `None`; anything else must parse.
 fn optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -126,7 +143,7 @@ fn list_response<T: Serialize>(
             let total_count = items.len();
             let items: Vec<T> = items
                 .into_iter()
-                .skip((page - 1) * page_size)
+                .skip((page - 1).saturating_mul(page_size))
                 .take(page_size)
                 .collect();
             Ok(Json(Page {
@@ -185,9 +202,14 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Renew the task's lifetime; an offered task goes back to pending, keeping its place",
                 &[TasksManage], Answer::Empty, post(refresh_task))
                 .optional_body(schema_of::<RefreshBody>)
-                .query("setAgentOnRona", "true: the agent holding the offer goes into RONA"),
+                .documented_500("AgentAlreadyConnected: the task is established or on hold (seed 000); nothing \
+                    changed")
+                .query_of("setAgentOnRona", "true: the agent holding the offer goes into RONA",
+                    serde_json::json!({"type": "boolean"})),
             Endpoint::new(Method::POST, p("/tasks/{task}/setestablished"), "Tasks",
-                "The agent accepted the offered task", &[TasksManage], Answer::Empty, post(set_established)),
+                "The agent accepted the offered task", &[TasksManage], Answer::Empty, post(set_established))
+                .documented_500("TaskAlreadyEstablished: the task is already established or on hold (seed 000); \
+                    nothing changed"),
             Endpoint::new(Method::POST, p("/tasks/{task}/terminate"), "Tasks", "End the task",
                 &[TasksManage], Answer::Empty, post(terminate_task)),
             Endpoint::new(Method::POST, p("/tasks/{task}/hold"), "Tasks", "Put an established task on hold",
@@ -571,7 +593,7 @@ async fn refresh_task(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(query): Query<RefreshQuery>,
+    Params(query): Params<RefreshQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Option<RefreshBody> = optional_json(&body)?;
@@ -682,7 +704,7 @@ async fn service_tasks(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
@@ -726,7 +748,7 @@ async fn user_tasks(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let now = state.now();
@@ -759,7 +781,7 @@ async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| user_dtos(engine, engine.agents()));
@@ -784,7 +806,7 @@ async fn service_users(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<UserDto>, ApiError> {
@@ -866,6 +888,33 @@ async fn upsert_user(
         ),
         None => AgentId(uuid::Uuid::new_v4()),
     };
+    // Profiles and trait names are created by commands of their own before the user is: everything a body can be
+    // refused for is checked first, so a refused body changes nothing.
+    if body
+        .profiles
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(body.current_profile.as_deref())
+        .chain(body.default_profile.as_deref())
+        .any(|name| name.trim().is_empty())
+    {
+        return Err(ApiError::invalid("A profile name must not be empty."));
+    }
+    for t in &body.traits {
+        trait_node(&t.trait_node)?;
+        trait_level(&t.attribute)?;
+    }
+    for r in body.profiles.iter().flat_map(|p| &p.responsibilities) {
+        trait_node(&r.trait_node)?;
+        responsibility_level(&r.responsibility)?;
+    }
+    state.read(tenant, |engine| -> Result<(), ApiError> {
+        sip_uri_free(engine, &body.sip_uri, id)?;
+        for membership in &body.services {
+            find_service(engine, &membership.service)?;
+        }
+        Ok(())
+    })?;
     // Profiles named by the user that the tenant does not have yet are created (an `OffDuty` profile is off duty).
     let mut profile_names: Vec<String> = body.profiles.iter().map(|p| p.name.clone()).collect();
     profile_names.extend(body.current_profile.clone());
@@ -879,7 +928,7 @@ async fn upsert_user(
     });
     let mut profile_ids = known.clone();
     for name in profile_names {
-        if name.is_empty() || profile_ids.contains_key(&name.to_lowercase()) {
+        if profile_ids.contains_key(&name.to_lowercase()) {
             continue;
         }
         let profile = ProfileId(uuid::Uuid::new_v4());
@@ -907,9 +956,6 @@ async fn upsert_user(
     }
     let mut trait_ids = std::collections::HashMap::new();
     for name in trait_names {
-        if name.trim().is_empty() {
-            return Err(ApiError::invalid("TraitNode must not be empty"));
-        }
         if let Outcome::Trait(id) = state
             .command(tenant, Command::InternTrait(name.clone()))
             .await?
@@ -918,16 +964,8 @@ async fn upsert_user(
         }
     }
     let spec = state.read(tenant, |engine| -> Result<AgentSpec, ApiError> {
-        if engine
-            .agent_by_identifier(&body.sip_uri)
-            .is_some_and(|other| other != id)
-        {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "Conflict",
-                format!("Another user has SipUri '{}'.", body.sip_uri),
-            ));
-        }
+        // Checked again: another request may have taken the SIP URI meanwhile.
+        sip_uri_free(engine, &body.sip_uri, id)?;
         let display = format!("{} {}", body.first_name, body.last_name)
             .trim()
             .to_string();
@@ -969,25 +1007,13 @@ async fn upsert_user(
             .collect(),
         };
         for t in &body.traits {
-            let level = parse_level(&TRAIT_LEVELS, &t.attribute).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "unknown trait level '{}' (use {} or 1-255)",
-                    t.attribute,
-                    TRAIT_LEVELS.map(|(n, _)| n).join(", ")
-                ))
-            })?;
-            spec.traits.push((trait_ids[&t.trait_node], level));
+            spec.traits
+                .push((trait_ids[&t.trait_node], trait_level(&t.attribute)?));
         }
         for p in &body.profiles {
             let mut responsibilities = Vec::new();
             for r in &p.responsibilities {
-                let level =
-                    parse_level(&RESPONSIBILITY_LEVELS, &r.responsibility).ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "unknown responsibility '{}' (use Low, Medium, High or 1-255)",
-                            r.responsibility
-                        ))
-                    })?;
+                let level = responsibility_level(&r.responsibility)?;
                 responsibilities.push((trait_ids[&r.trait_node], level));
             }
             spec.profiles.push(AgentProfile {
@@ -1033,6 +1059,45 @@ async fn upsert_user(
         state.command(tenant, Command::UpsertAgent(spec)).await?;
     }
     Ok(state.read(tenant, |engine| user_dtos(engine, [id]).remove(0)))
+}
+
+fn trait_node(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("TraitNode must not be empty"));
+    }
+    Ok(())
+}
+
+fn trait_level(text: &str) -> Result<Level, ApiError> {
+    parse_level(&TRAIT_LEVELS, text).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown trait level '{text}' (use {} or 1-255)",
+            TRAIT_LEVELS.map(|(n, _)| n).join(", ")
+        ))
+    })
+}
+
+fn responsibility_level(text: &str) -> Result<Level, ApiError> {
+    parse_level(&RESPONSIBILITY_LEVELS, text).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown responsibility '{text}' (use Low, Medium, High or 1-255)"
+        ))
+    })
+}
+
+/// No other user than `id` has this SIP URI.
+fn sip_uri_free(engine: &Engine, sip_uri: &str, id: AgentId) -> Result<(), ApiError> {
+    if engine
+        .agent_by_identifier(sip_uri)
+        .is_some_and(|other| other != id)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "Conflict",
+            format!("Another user has SipUri '{sip_uri}'."),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates or updates the user with the body's `Id`, or else its `SipUri`; an unchanged user is left alone.
@@ -1281,7 +1346,7 @@ async fn conversation_as_services(
     caller: Caller,
     version: ApiVersion,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<ServiceDto>, ApiError> {
@@ -1498,7 +1563,7 @@ async fn set_presence(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(query): Query<PresenceQuery>,
+    Params(query): Params<PresenceQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Option<Value> = optional_json(&body)?;
@@ -1589,7 +1654,7 @@ async fn set_active_profile(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
+    Params(query): Params<std::collections::HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Option<Value> = optional_json(&body)?;
@@ -1713,7 +1778,7 @@ fn user_states(engine: &Engine, agents: impl IntoIterator<Item = AgentId>) -> Ve
 async fn users_states(
     State(state): State<AppState>,
     caller: Caller,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| user_states(engine, engine.agents()));
@@ -1737,7 +1802,7 @@ async fn service_users_states(
     State(state): State<AppState>,
     caller: Caller,
     Path(identifier): Path<String>,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| -> Result<Vec<UserStateDto>, ApiError> {
@@ -1757,7 +1822,7 @@ async fn list_services(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&caller.tenant).await?;
     let items = state.read(&tenant, |engine| {

@@ -164,7 +164,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             Answer::Json(schema_of::<LoginAnswer>),
             post(login),
         )
-        .body(schema_of::<LoginBody>),
+        .body(schema_of::<LoginBody>)
+        .refusal(400, "The body is not {\"login\", \"password\"} (InvalidRequest)", schema_of::<XucError>)
+        .refusal(401, "Unknown login or wrong password (InvalidCredentials)", schema_of::<XucError>)
+        .refusal(413, "The body is larger than the limit, 1 MiB (InvalidRequest)", schema_of::<XucError>),
         Endpoint::new(
             Method::GET,
             "/xuc/api/2.0/auth/check",
@@ -173,7 +176,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             &[],
             Answer::Json(schema_of::<LoginAnswer>),
             get(check),
-        ),
+        )
+        .refusal(401, "No token, or a token that is not valid (InvalidToken) or expired (TokenExpired)",
+            schema_of::<XucError>),
         Endpoint::new(
             Method::GET,
             "/xuc/api/2.0/cti",
@@ -267,6 +272,15 @@ struct LoginBody {
     password: String,
 }
 
+/// `{"error":..,"message":..}`: how the xuc endpoints refuse.
+#[derive(Serialize, schemars::JsonSchema)]
+struct XucError {
+    /// InvalidRequest, InvalidCredentials, TokenExpired or InvalidToken.
+    error: String,
+    /// What went wrong, for people.
+    message: String,
+}
+
 /// `{"login":..,"token":..}`.
 #[derive(Serialize, schemars::JsonSchema)]
 struct LoginAnswer {
@@ -287,7 +301,21 @@ fn auth_error(failure: AuthFailure) -> Response {
         .into_response()
 }
 
-async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return (
+                rejection.status(),
+                Json(serde_json::json!({"error": "InvalidRequest",
+                    "message": format!("the body could not be read: {}", rejection.body_text())})),
+            )
+                .into_response()
+        }
+    };
     let Ok(body) = serde_json::from_slice::<LoginBody>(&body) else {
         return (
             StatusCode::BAD_REQUEST,

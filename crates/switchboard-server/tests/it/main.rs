@@ -4,6 +4,7 @@
 mod auth;
 mod cti;
 mod events;
+mod fuzz;
 mod limits;
 mod lucs;
 mod openapi;

@@ -99,3 +99,29 @@ async fn the_document_is_complete_and_every_operation_is_routed() {
         "the docs page must work offline"
     );
 }
+
+#[tokio::test]
+async fn the_document_lists_500_only_where_the_vendor_documents_it_and_415_where_a_body_is_read() {
+    // Found by the API fuzzer: every authenticated endpoint listed 500, and none listed the 415 a body endpoint
+    // answers when the body is not sent as JSON.
+    let spec = switchboard_server::openapi_document();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            let documents_500 = responses.get("500").is_some();
+            let vendor_500 = method == "post"
+                && (path.ends_with("/tasks/{task}/setestablished")
+                    || path.ends_with("/tasks/{task}/refresh"));
+            assert_eq!(documents_500, vendor_500, "{method} {path}: 500");
+            let lucs =
+                operation["security"] != serde_json::json!([]) && !path.contains("{customerKey}");
+            if lucs && operation["requestBody"]["required"] == true {
+                assert!(responses.get("415").is_some(), "{method} {path}: 415");
+            }
+        }
+    }
+    let asset = &spec["paths"]["/web/{asset}"]["get"]["responses"];
+    assert!(asset["404"].is_object() && asset["200"]["content"]["text/css"].is_object());
+    let login = &spec["paths"]["/xuc/api/2.0/auth/login"]["post"]["responses"];
+    assert!(login["400"].is_object() && login["401"].is_object());
+}
