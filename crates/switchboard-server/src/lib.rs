@@ -718,15 +718,17 @@ pub fn app(state: AppState) -> Router {
                       next| {
                     auth::require_roles(state, roles.clone(), dialect, request, next)
                 },
+            ))
+            // Admission outside authentication: a shed request costs no key lookup.
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |axum::extract::State(state): axum::extract::State<AppState>,
+                      request,
+                      next| { limits::admit(state, dialect, request, next) },
             ));
         router = router.route(&endpoint.path, guarded);
     }
     router
-        // Admission inside tracking, so that shed requests show in the metrics.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::admit,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use switchboard_core::Time;
 
 use crate::error::ApiError;
+use crate::openapi::Dialect;
 use crate::AppState;
 
 /// The bounds, each with a default safe for one machine; `switchboard serve` sets them from its flags.
@@ -51,8 +52,8 @@ fn always_answered(path: &str) -> bool {
 }
 
 /// Admission of every request, before authentication or body: the head's size, then a place among the requests
-/// in flight.
-pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// in flight. Refusals are answered in the endpoint's dialect.
+pub async fn admit(state: AppState, dialect: Dialect, request: Request, next: Next) -> Response {
     let limits = &state.config().limits;
     let head = request.uri().to_string().len()
         + request
@@ -61,15 +62,14 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum::<usize>();
     if head > limits.max_header_bytes {
-        return ApiError::new(
+        return dialect.error_response(ApiError::new(
             axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "RequestHeaderFieldsTooLarge",
             format!(
                 "The request line and headers take {head} bytes; at most {} are accepted.",
                 limits.max_header_bytes
             ),
-        )
-        .into_response();
+        ));
     }
     if always_answered(request.uri().path()) {
         return next.run(request).await;
@@ -81,7 +81,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
             "The server is handling as many requests as it can; try again shortly.",
         );
         error.retry_after = Some(1);
-        return error.into_response();
+        return dialect.error_response(error);
     };
     next.run(request).await
 }

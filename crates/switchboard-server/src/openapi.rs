@@ -335,7 +335,11 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             }
             responses.insert(
                 "413".into(),
-                error("The body is larger than the limit (1 MiB)"),
+                error("The body is larger than the limit (1 MiB by default, --max-body-bytes)"),
+            );
+            responses.insert(
+                "431".into(),
+                error("The request line and headers are larger than the limit (16 KiB by default)"),
             );
             if endpoint.body.is_some() {
                 responses.insert(
@@ -349,14 +353,14 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             );
             responses.insert(
                 "429".into(),
-                error("Rate or burst limit of the key exceeded; see Retry-After"),
+                error("Rate or burst limit of the key exceeded, the key holds its most open requests and streams, or the tenant its most live tasks (docs/limits.md); see Retry-After"),
             );
             if let Some(description) = endpoint.documented_500 {
                 responses.insert("500".into(), error(description));
             }
             responses.insert(
                 "503".into(),
-                error("The change could not be stored and was not applied; retry (Retry-After)"),
+                error("The server sheds load it cannot serve (Overloaded), or the change could not be stored and was not applied; retry after Retry-After"),
             );
         }
         for (status, description, schema) in &endpoint.other_answers {

@@ -63,7 +63,7 @@ pub struct ErrorReply {
 }
 
 /// The error statuses of Puzzel endpoints, as `/openapi.json` documents them.
-pub const DOCUMENTED_ERRORS: [(u16, &str); 8] = [
+pub const DOCUMENTED_ERRORS: [(u16, &str); 9] = [
     (
         400,
         "Unreadable body or request id (code 40001); `data` that is not a JSON object in a string, or lacks \
@@ -87,11 +87,17 @@ pub const DOCUMENTED_ERRORS: [(u16, &str); 8] = [
     ),
     (
         429,
-        "Rate or burst limit of the key exceeded (42901); see Retry-After",
+        "Rate or burst limit of the key exceeded (42901), the key holds its most open requests and streams \
+         (42902), or the tenant its most live tasks (42903); see Retry-After",
+    ),
+    (
+        431,
+        "The request line and headers are larger than the limit, 16 KiB by default (43101)",
     ),
     (
         503,
-        "The change could not be stored and was not applied (50301); retry",
+        "The change could not be stored and was not applied (50301), or the server sheds load it cannot serve \
+         (50302); retry after Retry-After",
     ),
 ];
 
@@ -145,7 +151,11 @@ fn envelope_code(error: &ApiError) -> i32 {
         "UnknownAccessPoint" | "ServiceNotFound" => 42202,
         "UnknownUser" | "UserNotFound" => 42203,
         "TooManyRequests" => 42901,
+        "TooManyOpenRequests" => 42902,
+        "TaskLimitReached" => 42903,
+        "RequestHeaderFieldsTooLarge" => 43101,
         "StorageUnavailable" => 50301,
+        "Overloaded" => 50302,
         _ => match error.status.as_u16() {
             404 => 40401,
             409 => 40901,

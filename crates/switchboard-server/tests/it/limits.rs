@@ -52,6 +52,22 @@ async fn oversized_bodies_and_heads_are_refused() {
         body["Error"]["Code"], "RequestHeaderFieldsTooLarge",
         "{body}"
     );
+    // The Puzzel dialect answers in its envelope.
+    let response = app
+        .client
+        .post(format!("{}/default/requests", app.base))
+        .header("api_key", ADMIN_KEY)
+        .header("X-Padding", "y".repeat(3000))
+        .json(&json!({"data": "{\"To\": \"x\"}", "type": "mail"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let body: Value = response.json().await.expect("JSON envelope");
+    assert_eq!(body["code"], 43101, "{body}");
     assert_eq!(live_tasks(&app).await, 0);
     // Within the bounds the same call works.
     let (status, body) = app
