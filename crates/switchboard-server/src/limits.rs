@@ -39,7 +39,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
-            max_in_flight: 2048,
+            max_in_flight: 512,
             max_open_per_key: 512,
             max_live_tasks: 1_000_000,
         }
@@ -49,6 +49,12 @@ impl Default for Limits {
 /// Paths answered whatever the load: a load balancer must see an overloaded server as alive.
 fn always_answered(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Paths whose requests wait for events rather than work (long-polls, Server-Sent Events): they would fill the
+/// places in flight while costing nothing; the per-key bound holds them instead.
+fn waits_for_events(path: &str) -> bool {
+    path == "/v2.0/events"
 }
 
 /// Admission of every request, before authentication or body: the head's size, then a place among the requests
@@ -71,7 +77,8 @@ pub async fn admit(state: AppState, dialect: Dialect, request: Request, next: Ne
             ),
         ));
     }
-    if always_answered(request.uri().path()) {
+    let path = request.uri().path();
+    if always_answered(path) || waits_for_events(path) {
         return next.run(request).await;
     }
     let Some(_place) = state.limiter().enter(limits.max_in_flight) else {
