@@ -39,7 +39,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
-            max_in_flight: 512,
+            max_in_flight: 1024,
             max_open_per_key: 512,
             max_live_tasks: 1_000_000,
         }
