@@ -333,3 +333,49 @@ async fn revoked_credentials_end_open_sockets() {
     };
     assert_eq!(reason, "the token was revoked");
 }
+
+/// An expired token stops working at once: the token check refuses it and its open socket is closed with the
+/// reason.
+#[tokio::test]
+async fn an_expired_token_stops_working() {
+    let mut config = ServerConfig::default();
+    config.cti.token_ttl = Duration::from_millis(1500);
+    let app = TestApp::start_with(config).await;
+    let service = app.business_service().await;
+    cti_user(&app, "anna", &service, "1001", json!({})).await;
+    let token = token(&app, "anna", "secret-password").await;
+    let mut anna = Cti::connect_token(&app, &token).await;
+    // The server ends the session when the token expires (its own timer, checked every second).
+    let reason = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), anna.socket.next())
+            .await
+            .expect("closed within 10 s");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => break close.reason.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(reason, "the token expired");
+    let check = app
+        .client
+        .get(format!("{}/xuc/api/2.0/auth/check", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("check");
+    assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
+    // A new socket with it is refused.
+    let url = format!(
+        "{}/xuc/api/2.0/cti?token={token}",
+        app.base.replace("http://", "ws://")
+    );
+    let (mut again, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let first = again.next().await.expect("message").expect("frame");
+    assert!(
+        first.to_text().unwrap().contains("LoggedOnError"),
+        "{first}"
+    );
+}
