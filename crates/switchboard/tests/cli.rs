@@ -3,20 +3,8 @@
 
 mod common;
 
-use std::process::Command;
-
 fn switchboard(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env_remove("SWITCHBOARD_DB")
-        .env_remove("SWITCHBOARD_ADMIN_KEY")
-        .output()
-        .expect("run switchboard");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::switchboard_in(None, args)
 }
 
 #[test]

@@ -1,19 +1,11 @@
 //! `switchboard simulate` as a user meets it: a scenario file gives a report (tables, JSON, a chart), a bad file
 //! a clear error, and the Erlang C check a table whose verdict is the exit status.
 
-use std::process::Command;
+mod common;
 
+/// Runs the binary from the repository's root, where the example scenarios are.
 fn switchboard(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .expect("run switchboard");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::switchboard_in(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")), args)
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! Starting a real `switchboard serve` process for the command-line tests.
+//! Running the `switchboard` binary for the command-line tests: one-off commands, and a real `switchboard serve`
+//! process.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +18,6 @@ pub fn start_with(db: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
 }
 
 /// As `start_with`, and the lines it prints after listening arrive on the returned channel.
-#[allow(dead_code)]
 pub fn start_watched(
     db: &str,
     extra: &[&str],
@@ -59,7 +60,6 @@ pub fn start_watched(
 }
 
 /// A server process killed when the test ends, even when it fails.
-#[allow(dead_code)]
 pub struct KillOnDrop(pub Child);
 
 impl std::ops::Deref for KillOnDrop {
@@ -80,4 +80,23 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs `switchboard ARGS` to its end (in `dir` if given; the database and admin key variables removed) and
+/// returns its exit code, standard output and standard error.
+pub fn switchboard_in(dir: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .args(args)
+        .env_remove("SWITCHBOARD_DB")
+        .env_remove("SWITCHBOARD_ADMIN_KEY");
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command.output().expect("run switchboard");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
