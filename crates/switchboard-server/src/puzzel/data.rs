@@ -763,6 +763,17 @@ mod tests {
         assert!(wrapped.data.variables[1].1.starts_with("1.009223372036555"));
     }
 
+    /// A number too large for an integer, in `To`, reads the same whether `data` is a string or an object (the
+    /// CI fuzz run's crash-1a05698e...: without exact float reading the last digit differed).
+    #[test]
+    fn a_huge_number_in_to_reads_the_same_in_both_forms() {
+        let text = r#"{"From": "sender@com", "To": 999999999999922337203685477580899999990, "resetrcore": 10}"#;
+        let direct = parse_data(text).unwrap();
+        let object: Value = serde_json::from_str(text).unwrap();
+        let wrapped = parse_add_body(json!({"data": object}).to_string().as_bytes()).unwrap();
+        assert_eq!(wrapped.data, direct);
+    }
+
     #[test]
     fn times_look_like_iso_8601_and_timespans() {
         assert_eq!(
