@@ -291,9 +291,20 @@ pub async fn cti(run: Cti) -> anyhow::Result<()> {
     for send in sends {
         let _ = send.await;
     }
-    // Let the last offers arrive.
+    // Let the last offers, and their ringing events at the supervisors, arrive (stopping at the last offer could
+    // cut off the supervisor's copy of it).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while samples.lock().unwrap().offers.len() < total && Instant::now() < deadline {
+    let ringing_seen = || {
+        ringing
+            .lock()
+            .unwrap()
+            .values()
+            .map(|arrivals| arrivals.len() as u64)
+            .sum::<u64>()
+    };
+    while (samples.lock().unwrap().offers.len() < total || ringing_seen() < total)
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(1, Ordering::Relaxed);
