@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::TestApp;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A CTI client: the messages it received, in order.
@@ -44,6 +44,35 @@ impl Cti {
         let profile = cti.next().await;
         assert_eq!(profile["msgType"], "RightProfile", "{profile}");
         cti
+    }
+
+    /// A socket opened with a token the server refuses: its first message (a `LoggedOnError`) and the socket.
+    pub(crate) async fn refused(app: &TestApp, token: &str) -> (Value, Socket) {
+        let url = format!(
+            "{}/xuc/api/2.0/cti?token={token}",
+            app.base.replace("http://", "ws://")
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        let first = socket.next().await.expect("message").expect("frame");
+        let refused: Value = serde_json::from_str(first.to_text().unwrap()).expect("JSON");
+        assert_eq!(refused["msgType"], "LoggedOnError", "{refused}");
+        (refused, socket)
+    }
+
+    /// Reads until the server closes the socket, within `seconds`; returns the close frame's reason.
+    pub(crate) async fn close_reason(&mut self, seconds: u64) -> String {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(seconds), self.socket.next())
+                .await
+                .expect("closed in time");
+            match frame {
+                Some(Ok(Message::Close(Some(close)))) => return close.reason.to_string(),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
     }
 
     pub(crate) async fn send(&mut self, message: Value) {
@@ -196,18 +225,7 @@ async fn sign_in_and_tokens() {
     assert!(shown.get("Password").is_none() && !shown.to_string().contains("argon2"));
 
     // A bad token: LoggedOnError, then the socket closes.
-    let url = format!(
-        "{}/xuc/api/2.0/cti?token=nope",
-        app.base.replace("http://", "ws://")
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect");
-    let first = socket.next().await.expect("message").expect("frame");
-    assert!(
-        first.to_text().unwrap().contains("LoggedOnError"),
-        "{first}"
-    );
+    Cti::refused(&app, "nope").await;
 
     // New credentials revoke the old tokens at once; removing them too.
     let (status, _) = app

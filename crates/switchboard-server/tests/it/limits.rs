@@ -285,16 +285,7 @@ async fn a_user_has_at_most_its_sockets() {
     let _first = Cti::connect(&app, "anna", "secret-password").await;
     let _second = Cti::connect(&app, "anna", "secret-password").await;
     let token = token(&app, "anna", "secret-password").await;
-    let url = format!(
-        "{}/xuc/api/2.0/cti?token={token}",
-        app.base.replace("http://", "ws://")
-    );
-    let (mut third, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect");
-    let first = third.next().await.expect("message").expect("frame");
-    let refused: Value = serde_json::from_str(first.to_text().unwrap()).expect("JSON");
-    assert_eq!(refused["msgType"], "LoggedOnError", "{refused}");
+    let (refused, mut third) = Cti::refused(&app, &token).await;
     assert_eq!(
         refused["ctiMessage"]["Error"], "TooManySessions",
         "{refused}"
@@ -321,17 +312,7 @@ async fn revoked_credentials_end_open_sockets() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let reason = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), anna.socket.next())
-            .await
-            .expect("closed within 5 s");
-        match frame {
-            Some(Ok(Message::Close(Some(close)))) => break close.reason.to_string(),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(reason, "the token was revoked");
+    assert_eq!(anna.close_reason(5).await, "the token was revoked");
 }
 
 /// An expired token stops working at once: the token check refuses it and its open socket is closed with the
@@ -346,17 +327,7 @@ async fn an_expired_token_stops_working() {
     let token = token(&app, "anna", "secret-password").await;
     let mut anna = Cti::connect_token(&app, &token).await;
     // The server ends the session when the token expires (its own timer, checked every second).
-    let reason = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), anna.socket.next())
-            .await
-            .expect("closed within 10 s");
-        match frame {
-            Some(Ok(Message::Close(Some(close)))) => break close.reason.to_string(),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(reason, "the token expired");
+    assert_eq!(anna.close_reason(10).await, "the token expired");
     let check = app
         .client
         .get(format!("{}/xuc/api/2.0/auth/check", app.base))
@@ -366,16 +337,5 @@ async fn an_expired_token_stops_working() {
         .expect("check");
     assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
     // A new socket with it is refused.
-    let url = format!(
-        "{}/xuc/api/2.0/cti?token={token}",
-        app.base.replace("http://", "ws://")
-    );
-    let (mut again, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect");
-    let first = again.next().await.expect("message").expect("frame");
-    assert!(
-        first.to_text().unwrap().contains("LoggedOnError"),
-        "{first}"
-    );
+    Cti::refused(&app, &token).await;
 }
