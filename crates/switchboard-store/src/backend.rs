@@ -10,6 +10,7 @@ pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_api_keys.sql"),
     include_str!("../migrations/sqlite/0003_config_entries.sql"),
     include_str!("../migrations/sqlite/0004_history_kind.sql"),
+    include_str!("../migrations/sqlite/0005_cluster.sql"),
 ];
 
 /// Schema migrations for PostgreSQL, in order.
@@ -18,6 +19,7 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_api_keys.sql"),
     include_str!("../migrations/postgres/0003_config_entries.sql"),
     include_str!("../migrations/postgres/0004_history_kind.sql"),
+    include_str!("../migrations/postgres/0005_cluster.sql"),
 ];
 
 /// The newest schema version this build knows: one version per migration.
@@ -38,18 +40,20 @@ pub(crate) struct RawRecovered {
 
 /// One database connection. The writer thread owns one; reads use another.
 pub(crate) trait Backend: Send {
-    /// Writes the batches in one transaction: all or nothing, durable when it returns `Ok`.
-    fn write(&mut self, batches: &[EncodedBatch]) -> Result<(), StoreError>;
+    /// Writes the batches in one transaction: all or nothing, durable when it returns `Ok`. Batches carrying a
+    /// lease the database no longer grants are left out (nothing of them is written) and their tenants returned.
+    fn write(&mut self, batches: &[EncodedBatch]) -> Result<Vec<String>, StoreError>;
     /// The commands of a tenant after `after`, and the highest stored event sequence. The snapshot field of the
     /// result is left empty: snapshots are read with `load_snapshot`, possibly on another connection.
     fn load(&mut self, tenant: &str, after: i64) -> Result<RawRecovered, StoreError>;
     /// The latest snapshot of a tenant: (command_seq, body).
     fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError>;
-    /// Replaces the tenant's snapshot.
+    /// Replaces the tenant's snapshot; with a lease, only while the lease is still held (else `Fenced`).
     fn write_snapshot(
         &mut self,
         tenant: &str,
         row: &crate::codec::SnapshotRow,
+        lease: Option<&crate::records::Lease>,
     ) -> Result<(), StoreError>;
     /// Deletes the tenant's logged commands with sequence in `from..=to`; returns how many.
     fn trim_commands(&mut self, tenant: &str, from: i64, to: i64) -> Result<u64, StoreError>;

@@ -54,6 +54,7 @@ pub(crate) fn encode_snapshot(
 /// A batch in row form, ready for one transaction.
 pub(crate) struct EncodedBatch {
     pub tenant: String,
+    pub lease: Option<crate::records::Lease>,
     pub commands: Vec<CommandRow>,
     pub events: Vec<EventRow>,
     pub history: Vec<HistoryRow>,
@@ -119,6 +120,7 @@ pub(crate) fn encode_batch(batch: Batch) -> Result<EncodedBatch, StoreError> {
     }
     Ok(EncodedBatch {
         tenant: batch.tenant,
+        lease: batch.lease,
         commands,
         events,
         history,

@@ -25,6 +25,9 @@ pub enum StoreError {
     Corrupt(String),
     /// The store has shut down.
     Closed,
+    /// The write carried a tenant lease this node no longer holds: another node leads the tenant now. Nothing
+    /// was written; this node must step down for the tenant.
+    Fenced(String),
 }
 
 impl fmt::Display for StoreError {
@@ -41,6 +44,10 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Corrupt(message) => write!(f, "stored data is unreadable: {message}"),
             StoreError::Closed => f.write_str("the store is shut down"),
+            StoreError::Fenced(tenant) => write!(
+                f,
+                "this node no longer holds the lease of tenant '{tenant}'; another node leads it"
+            ),
         }
     }
 }

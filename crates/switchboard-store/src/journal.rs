@@ -19,6 +19,9 @@ pub struct JournalOptions {
     pub config: EngineConfig,
     /// Write a snapshot after this many commands, so a restart replays at most that many.
     pub snapshot_every: u64,
+    /// The tenant's writer lease in a cluster: every write and snapshot carries it, and the database refuses them
+    /// once another node holds the tenant (`StoreError::Fenced`). `None` on a single node.
+    pub lease: Option<crate::records::Lease>,
 }
 
 impl Default for JournalOptions {
@@ -26,6 +29,7 @@ impl Default for JournalOptions {
         JournalOptions {
             config: EngineConfig::default(),
             snapshot_every: 500_000,
+            lease: None,
         }
     }
 }
@@ -56,6 +60,10 @@ pub struct Journal {
     failed: Arc<AtomicBool>,
 }
 
+/// Generations are unique in the process: a tenant opened again (a node that leads it again after losing it)
+/// never shares one with an earlier journal of the same tenant, whose failures must not hold up the new one.
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 fn restore_error(error: RestoreError) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
@@ -69,6 +77,9 @@ impl Journal {
         options: JournalOptions,
     ) -> Result<Journal, StoreError> {
         let failed = Arc::new(AtomicBool::new(false));
+        // A new generation: writes and snapshots of earlier journals of this tenant no longer count.
+        let generation = NEXT_GENERATION.fetch_add(1, Ordering::SeqCst);
+        store.reset(tenant, generation)?;
         let recovered = store.load(tenant)?;
         let (engine, command_seq, snapshot_seq) = match recovered.snapshot {
             None if recovered.commands.is_empty() => {
@@ -77,7 +88,9 @@ impl Journal {
                     command_seq: 0,
                     snapshot: engine.snapshot(),
                 };
-                store.snapshot(tenant, 0, record, 0).wait_blocking()?;
+                store
+                    .snapshot(tenant, generation, record, 0, options.lease.clone())
+                    .wait_blocking()?;
                 (engine, 0, 0)
             }
             None => {
@@ -119,7 +132,7 @@ impl Journal {
             command_seq,
             since_snapshot: 0,
             snapshot_seq,
-            generation: 0,
+            generation,
             options,
             failed,
         })
@@ -149,8 +162,7 @@ impl Journal {
     /// accept this tenant's writes again.
     pub fn reload(&mut self, store: &Store) -> Result<(), StoreError> {
         let reopened = Journal::open(store, &self.tenant, self.options.clone())?;
-        self.generation += 1;
-        store.reset(&self.tenant, self.generation)?;
+        self.generation = reopened.generation;
         self.engine = reopened.engine;
         self.command_seq = reopened.command_seq;
         self.snapshot_seq = reopened.snapshot_seq;
@@ -187,6 +199,7 @@ impl Journal {
         self.since_snapshot += 1;
         let batch = Batch {
             tenant: self.tenant.clone(),
+            lease: self.options.lease.clone(),
             commands: vec![CommandRecord {
                 seq: self.command_seq,
                 at: now,
@@ -216,6 +229,12 @@ impl Journal {
             snapshot: self.engine.snapshot(),
         };
         let previous = std::mem::replace(&mut self.snapshot_seq, self.command_seq);
-        store.snapshot(&self.tenant, self.generation, record, previous)
+        store.snapshot(
+            &self.tenant,
+            self.generation,
+            record,
+            previous,
+            self.options.lease.clone(),
+        )
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod audit;
 mod backend;
+pub mod cluster;
 mod codec;
 mod error;
 mod journal;
@@ -29,7 +30,9 @@ use tokio::sync::oneshot;
 pub use backend::{KeyRecord, SCHEMA_VERSION};
 pub use error::StoreError;
 pub use journal::{Execution, Journal, JournalOptions};
-pub use records::{Batch, CommandRecord, HistoryQuery, HistoryRecord, Recovered, SnapshotRecord};
+pub use records::{
+    Batch, CommandRecord, HistoryQuery, HistoryRecord, Lease, Recovered, SnapshotRecord,
+};
 pub use url::{redact, StoreUrl};
 pub use writer::StoreStats;
 
@@ -95,6 +98,8 @@ struct SnapshotJob {
     record: SnapshotRecord,
     /// The command sequence of the tenant's previous snapshot: commands after it up to this one are trimmed.
     previous_seq: u64,
+    /// The writer's lease (cluster mode): the snapshot is stored only while it holds it.
+    lease: Option<Lease>,
     ack: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -116,7 +121,7 @@ fn run_snapshotter(
                 .map_err(|_| StoreError::Closed)?;
             barrier.blocking_recv().unwrap_or(Err(StoreError::Closed))?;
             let row = codec::encode_snapshot(&job.record)?;
-            backend.write_snapshot(&job.tenant, &row)?;
+            backend.write_snapshot(&job.tenant, &row, job.lease.as_ref())?;
             let _ = writer.send(Request::Trim {
                 tenant: job.tenant.clone(),
                 from: job.previous_seq as i64 + 1,
@@ -249,6 +254,7 @@ impl Store {
         generation: u64,
         record: SnapshotRecord,
         previous_seq: u64,
+        lease: Option<Lease>,
     ) -> Pending {
         let (ack, receiver) = oneshot::channel();
         let job = SnapshotJob {
@@ -256,6 +262,7 @@ impl Store {
             generation,
             record,
             previous_seq,
+            lease,
             ack,
         };
         let sent = self

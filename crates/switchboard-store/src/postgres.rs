@@ -23,6 +23,9 @@ struct Statements {
     commands: postgres::Statement,
     events: postgres::Statement,
     history: postgres::Statement,
+    /// Locks the lease rows of the tenants written (`FOR SHARE`: a takeover's update waits for this commit, and
+    /// this write sees a takeover committed before it) and returns the node and epoch each names.
+    leases: postgres::Statement,
 }
 
 impl Statements {
@@ -48,6 +51,9 @@ impl Statements {
                    service = EXCLUDED.service, agent = EXCLUDED.agent, reason = EXCLUDED.reason, \
                    created = EXCLUDED.created, terminated = EXCLUDED.terminated, body = EXCLUDED.body, \
                    kind = EXCLUDED.kind",
+            )?,
+            leases: client.prepare(
+                "SELECT tenant, node, epoch FROM tenant_leases WHERE tenant = ANY($1) FOR SHARE",
             )?,
         })
     }
@@ -188,7 +194,7 @@ impl Postgres {
             .map_err(|e| map_error(&url, "commit the schema migration", e))
     }
 
-    fn write_inner(&mut self, batches: &[EncodedBatch]) -> Result<(), StoreError> {
+    fn write_inner(&mut self, batches: &[EncodedBatch]) -> Result<Vec<String>, StoreError> {
         let url = self.redacted.clone();
         let err = |context: &'static str| {
             let url = url.clone();
@@ -204,6 +210,31 @@ impl Postgres {
         let mut tx = client.transaction().map_err(err("begin a write"))?;
         let now = unix_micros();
         let mut new_tenants = Vec::new();
+        // Fencing: a batch written under a lease commits only if the lease row still names its node and epoch.
+        let leased: Vec<&str> = batches
+            .iter()
+            .filter(|b| b.lease.is_some())
+            .map(|b| b.tenant.as_str())
+            .collect();
+        let mut lost: Vec<String> = Vec::new();
+        if !leased.is_empty() {
+            let rows = tx
+                .query(&statements.leases, &[&leased])
+                .map_err(err("check the tenant leases"))?;
+            let granted: std::collections::HashMap<String, (Option<String>, i64)> = rows
+                .iter()
+                .map(|row| (row.get(0), (row.get(1), row.get(2))))
+                .collect();
+            for batch in batches {
+                let Some(lease) = &batch.lease else { continue };
+                let holds = granted.get(&batch.tenant).is_some_and(|(node, epoch)| {
+                    node.as_deref() == Some(&*lease.node) && *epoch == lease.epoch
+                });
+                if !holds && !lost.contains(&batch.tenant) {
+                    lost.push(batch.tenant.clone());
+                }
+            }
+        }
         // Merge consecutive batches of one tenant so each table gets one statement per tenant.
         let mut start = 0;
         while start < batches.len() {
@@ -213,6 +244,10 @@ impl Postgres {
                 end += 1;
             }
             let group = &batches[start..end];
+            if lost.contains(tenant) {
+                start = end;
+                continue;
+            }
             if !self.known_tenants.contains(tenant) {
                 tx.execute(&statements.tenant, &[tenant, &now])
                     .map_err(err("record the tenant"))?;
@@ -275,12 +310,12 @@ impl Postgres {
         }
         tx.commit().map_err(err("commit"))?;
         self.known_tenants.extend(new_tenants);
-        Ok(())
+        Ok(lost)
     }
 }
 
 impl Backend for Postgres {
-    fn write(&mut self, batches: &[EncodedBatch]) -> Result<(), StoreError> {
+    fn write(&mut self, batches: &[EncodedBatch]) -> Result<Vec<String>, StoreError> {
         let result = self.write_inner(batches);
         if let Err(StoreError::Unavailable(_)) = &result {
             // Drop a connection that may be broken; the next write reconnects (with backoff).
@@ -344,16 +379,38 @@ impl Backend for Postgres {
         &mut self,
         tenant: &str,
         row: &crate::codec::SnapshotRow,
+        lease: Option<&crate::records::Lease>,
     ) -> Result<(), StoreError> {
         let url = self.redacted.clone();
-        self.client()?
-            .execute(
-                "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
-                   event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
-                &[&tenant, &row.command_seq, &row.event_seq, &row.body],
-            )
-            .map_err(|e| map_error(&url, "store a snapshot", e))?;
+        let err = |context: &'static str| {
+            let url = url.clone();
+            move |e| map_error(&url, context, e)
+        };
+        let mut tx = self
+            .client()?
+            .transaction()
+            .map_err(err("begin a snapshot"))?;
+        if let Some(lease) = lease {
+            let node: &str = &lease.node;
+            let holds = tx
+                .query_opt(
+                    "SELECT 1 FROM tenant_leases WHERE tenant = $1 AND node = $2 AND epoch = $3 FOR SHARE",
+                    &[&tenant, &node, &lease.epoch],
+                )
+                .map_err(err("check the tenant lease"))?
+                .is_some();
+            if !holds {
+                return Err(StoreError::Fenced(tenant.to_string()));
+            }
+        }
+        tx.execute(
+            "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
+               event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
+            &[&tenant, &row.command_seq, &row.event_seq, &row.body],
+        )
+        .map_err(err("store a snapshot"))?;
+        tx.commit().map_err(err("commit a snapshot"))?;
         Ok(())
     }
 

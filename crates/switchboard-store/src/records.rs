@@ -23,11 +23,24 @@ pub struct SnapshotRecord {
     pub snapshot: Snapshot,
 }
 
+/// A tenant's writer lease in a cluster (PostgreSQL): the node holding it and the epoch it was granted with.
+/// Writes and snapshots carrying a lease commit only while the lease row still names this node and epoch, so a
+/// writer that lost its lease (paused, partitioned) can never commit after a new one took over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The node's id.
+    pub node: std::sync::Arc<str>,
+    /// The epoch of the grant; every new grant of the tenant increments it.
+    pub epoch: i64,
+}
+
 /// Everything one engine step of one tenant makes durable, written atomically.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
     /// The tenant.
     pub tenant: String,
+    /// The writer's lease (cluster mode only): the write is refused unless it still holds it.
+    pub lease: Option<Lease>,
     /// Commands applied, in order.
     pub commands: Vec<CommandRecord>,
     /// Events they produced, in order. Terminations also land in the task history.

@@ -139,8 +139,13 @@ impl Sqlite {
     }
 }
 
+const NO_LEASES: &str = "tenant leases (several nodes) need PostgreSQL; SQLite serves one node";
+
 impl Backend for Sqlite {
-    fn write(&mut self, batches: &[EncodedBatch]) -> Result<(), StoreError> {
+    fn write(&mut self, batches: &[EncodedBatch]) -> Result<Vec<String>, StoreError> {
+        if batches.iter().any(|b| b.lease.is_some()) {
+            return Err(StoreError::Config(NO_LEASES.into()));
+        }
         let url = self.url.clone();
         let err = |context: &'static str| {
             let url = url.clone();
@@ -209,7 +214,7 @@ impl Backend for Sqlite {
             }
         }
         tx.commit().map_err(err("commit"))?;
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn load(&mut self, tenant: &str, after: i64) -> Result<RawRecovered, StoreError> {
@@ -261,7 +266,11 @@ impl Backend for Sqlite {
         &mut self,
         tenant: &str,
         row: &crate::codec::SnapshotRow,
+        lease: Option<&crate::records::Lease>,
     ) -> Result<(), StoreError> {
+        if lease.is_some() {
+            return Err(StoreError::Config(NO_LEASES.into()));
+        }
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO snapshots (tenant, command_seq, event_seq, body) VALUES (?1, ?2, ?3, ?4)",

@@ -149,6 +149,13 @@ pub(crate) fn run(
         if !encoded.is_empty() {
             let started = Instant::now();
             let result = backend.write(&encoded);
+            // Tenants whose lease moved to another node: their batches were left out; refuse them (and every
+            // later write of theirs until the owner reloads, which finds it lost the lease).
+            let lost: Vec<String> = match &result {
+                Ok(lost) => lost.clone(),
+                Err(_) => Vec::new(),
+            };
+            let result = result.map(|_| ());
             let micros = started.elapsed().as_micros() as u64;
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
@@ -160,6 +167,16 @@ pub(crate) fn run(
             };
             counter.fetch_add(waiting.len() as u64, Ordering::Relaxed);
             for (tenant, failed, ack) in waiting {
+                if lost.contains(&tenant) {
+                    stats.failed_writes.fetch_add(1, Ordering::Relaxed);
+                    stats.writes.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(flag) = &failed {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    let _ = ack.send(Err(StoreError::Fenced(tenant.clone())));
+                    fenced.insert(tenant);
+                    continue;
+                }
                 if result.is_err() {
                     fenced.insert(tenant);
                     if let Some(flag) = &failed {

@@ -25,6 +25,7 @@ fn main() {
     let options = JournalOptions {
         config: EngineConfig::default(),
         snapshot_every: 97,
+        lease: None,
     };
     let mut journal = Journal::open(&store, tenant, options).unwrap_or_else(|e| {
         eprintln!("error: {e}");

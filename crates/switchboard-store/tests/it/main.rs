@@ -3,6 +3,7 @@
 
 mod conformance;
 mod crash;
+mod leases;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -172,5 +173,6 @@ pub fn options(snapshot_every: u64) -> JournalOptions {
     JournalOptions {
         config: EngineConfig::default(),
         snapshot_every,
+        lease: None,
     }
 }

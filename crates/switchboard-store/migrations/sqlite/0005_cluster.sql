@@ -1,0 +1,2 @@
+-- switchboard schema 5: tenant leases and cluster nodes exist only on PostgreSQL (several nodes on one
+-- database); an SQLite file serves one node. This version only keeps both schemas numbered alike.
