@@ -26,6 +26,7 @@ fn options() -> JournalOptions {
             ..EngineConfig::default()
         },
         snapshot_every: u64::MAX,
+        lease: None,
     }
 }
 
