@@ -219,6 +219,16 @@ pub fn authenticate(
     })
 }
 
+/// The tenant of a presented key that works (known, not revoked, not expired), without counting a request
+/// against its limits: a node uses it to find where a request belongs before the node that leads the tenant
+/// authenticates it.
+pub(crate) fn key_tenant(state: &AppState, key: &str) -> Option<String> {
+    let record = state.keys().lookup(state, &hash_key(key)).ok()??;
+    let now = state.now().as_micros();
+    (record.revoked_at.is_none() && record.expires_at.is_none_or(|at| at > now))
+        .then_some(record.tenant)
+}
+
 /// Whether the key with this hash still works (known, not revoked, not expired), without counting a request
 /// against its limits: long-lived sessions opened with a key check it now and then.
 pub(crate) fn key_still_valid(state: &AppState, key_hash: &str, now: Time) -> bool {
@@ -241,7 +251,7 @@ pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// The key of a request in a dialect that also takes it as `Authorization: Bearer <key>` (Puzzel); the
 /// `api_key` header wins when both are sent.
-fn presented_key_or_bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key_or_bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     presented_key(headers).or_else(|| {
         let value = headers
             .get(axum::http::header::AUTHORIZATION)?

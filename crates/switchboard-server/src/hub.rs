@@ -83,6 +83,8 @@ pub struct Hub {
     /// The day's statistics, fed with every batch in order before it is published (so a subscriber that reads
     /// them after receiving a batch sees its effect).
     statistics: Mutex<Statistics>,
+    /// Set when this node stopped leading the tenant (`close`): every subscription ends.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// A subscription; dropping it unsubscribes.
@@ -105,7 +107,23 @@ impl Hub {
         Hub {
             state: Mutex::default(),
             statistics: Mutex::new(statistics),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Ends every subscription, now and later: this node no longer leads the tenant (its sessions and streams
+    /// end and their clients reconnect, through any node, to the new leader).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut state = self.lock();
+        state.subscribers.clear();
+        state.by_agent.clear();
+        state.all.clear();
+    }
+
+    /// True once `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Reads the tenant's statistics of the day.
@@ -149,6 +167,15 @@ impl Hub {
     pub fn subscribe(self: &Arc<Hub>, interest: Interest, capacity: usize) -> Subscription {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let mut state = self.lock();
+        if self.is_closed() {
+            // The receiver sees the channel closed at once.
+            drop(sender);
+            return Subscription {
+                hub: self.clone(),
+                id: u64::MAX,
+                receiver,
+            };
+        }
         let id = state.next_subscriber;
         state.next_subscriber += 1;
         for agent in interest.agents() {

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod configuration;
 pub mod error;
 pub mod events;
@@ -58,6 +59,8 @@ pub struct ServerConfig {
     pub cti: xuc::CtiConfig,
     /// Webhook delivery settings.
     pub webhooks: events::delivery::WebhookConfig,
+    /// Several nodes on one PostgreSQL database (`cluster`); `None` runs one node that leads every tenant.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             retention: Some(switchboard_core::Span::from_secs(90 * 86_400)),
             cti: xuc::CtiConfig::default(),
             webhooks: events::delivery::WebhookConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -81,6 +85,10 @@ pub struct TenantHandle {
     hub: Arc<hub::Hub>,
     /// The CTI queue counters last computed, shared by every session of the tenant.
     cti_counters: Mutex<Option<xuc::QueueCounters>>,
+    /// Set when this node stopped leading the tenant: nothing more is applied, its timer loop ends.
+    closed: AtomicBool,
+    /// Set once its timer loop and webhook deliveries are started.
+    working: AtomicBool,
 }
 
 impl TenantHandle {
@@ -110,6 +118,7 @@ struct Inner {
     cti: xuc::credentials::CtiDirectory,
     cti_sessions: xuc::Sessions,
     webhooks: events::delivery::Webhooks,
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// Everything a request needs. Cheap to clone.
@@ -175,6 +184,10 @@ impl AppState {
     ) -> Result<(AppState, Option<CreatedKey>), StoreError> {
         let (shutdown, _) = watch::channel(false);
         let cti = xuc::credentials::CtiDirectory::load(&store)?;
+        let cluster = match &config.cluster {
+            Some(cluster) => Some(Arc::new(cluster::Cluster::new(cluster.clone())?)),
+            None => None,
+        };
         let webhooks = events::delivery::Webhooks::new(config.webhooks.clone());
         let state = AppState {
             inner: Arc::new(Inner {
@@ -192,6 +205,7 @@ impl AppState {
                 cti,
                 cti_sessions: xuc::Sessions::default(),
                 webhooks,
+                cluster,
             }),
         };
         let mut tenants = state.store().tenants()?;
@@ -199,13 +213,17 @@ impl AppState {
         if !tenants.contains(&default_tenant) {
             tenants.push(default_tenant.clone());
         }
-        for tenant in tenants {
-            state.open_tenant(&tenant)?;
+        // In a cluster, tenants are opened as their leases are taken (`cluster::run`).
+        if state.inner.cluster.is_none() {
+            for tenant in tenants {
+                state.open_tenant(&tenant)?;
+            }
         }
         let now = state.now();
         let mut created = None;
         match admin_key {
             Some(key) => {
+                // Several nodes may start at once on an empty database: a key another one just stored is fine.
                 if state.store().find_key(&hash_key(key))?.is_none() {
                     let record = KeyRecord {
                         id: uuid::Uuid::new_v4().to_string(),
@@ -219,7 +237,10 @@ impl AppState {
                         burst_limit: None,
                         revoked_at: None,
                     };
-                    state.store().create_key(&record)?;
+                    match state.store().create_key(&record) {
+                        Ok(()) | Err(StoreError::Conflict(_)) => {}
+                        Err(error) => return Err(error),
+                    }
                 }
             }
             None => {
@@ -311,12 +332,20 @@ impl AppState {
             .collect()
     }
 
-    /// True once recovery is done and until shutdown starts.
+    /// True once recovery is done (in a cluster: once this node took its share of tenants) and until shutdown
+    /// starts.
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::SeqCst)
+            && self.inner.cluster.as_ref().is_none_or(|c| c.is_started())
     }
 
-    fn open_tenant(&self, name: &str) -> Result<Arc<TenantHandle>, StoreError> {
+    /// This node's part in a cluster, if it runs in one.
+    pub fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Opens (recovers) a tenant here. In a cluster, only under the tenant's lease, which its writes carry.
+    pub(crate) fn open_tenant(&self, name: &str) -> Result<Arc<TenantHandle>, StoreError> {
         if let Some(handle) = self
             .inner
             .tenants
@@ -334,7 +363,15 @@ impl AppState {
         if let Some(handle) = tenants.get(name) {
             return Ok(handle.clone());
         }
-        let mut journal = Journal::open(self.store(), name, self.inner.config.journal.clone())?;
+        let mut options = self.inner.config.journal.clone();
+        if let Some(cluster) = &self.inner.cluster {
+            options.lease = Some(
+                cluster
+                    .lease_of(name)
+                    .ok_or_else(|| StoreError::Fenced(name.to_string()))?,
+            );
+        }
+        let mut journal = Journal::open(self.store(), name, options)?;
         // Sessions did not survive the restart: CTI agents are logged out, ringing offers go back to the queue.
         let execution = journal.execute(self.store(), self.now(), Command::RecoverSessions)?;
         execution.durable.wait_blocking()?;
@@ -345,6 +382,8 @@ impl AppState {
             wake: Notify::new(),
             hub: Arc::new(hub::Hub::with_statistics(statistics)),
             cti_counters: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            working: AtomicBool::new(false),
         });
         tenants.insert(name.to_string(), handle.clone());
         Ok(handle)
@@ -388,21 +427,71 @@ impl AppState {
         {
             return Ok(handle.clone());
         }
+        // In a cluster, a tenant is opened only by taking its lease (requests for it were routed here).
+        if self.inner.cluster.is_some() {
+            return Err(cluster::moved(name));
+        }
         let state = self.clone();
         let owned = name.to_string();
         let handle = tokio::task::spawn_blocking(move || state.open_tenant(&owned))
             .await
             .map_err(|_| ApiError::unavailable(&StoreError::Closed))??;
-        if self.inner.timers_started.load(Ordering::SeqCst) {
+        self.start_tenant_work();
+        Ok(handle)
+    }
+
+    /// Starts the timer loop and webhook deliveries of every open tenant that has none yet (once timers run).
+    pub(crate) fn start_tenant_work(&self) {
+        if !self.inner.timers_started.load(Ordering::SeqCst) || *self.inner.shutdown.borrow() {
+            return;
+        }
+        for handle in self.tenant_handles() {
+            if handle.working.swap(true, Ordering::SeqCst) {
+                continue;
+            }
             let shutdown = self.inner.shutdown.subscribe();
             let timer = tokio::spawn(timer_loop(self.clone(), handle.clone(), shutdown));
-            self.inner
-                .timers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(timer);
+            let mut timers = self.inner.timers.lock().unwrap_or_else(|e| e.into_inner());
+            timers.retain(|t| !t.is_finished());
+            timers.push(timer);
+            if self.inner.cluster.is_some() {
+                let state = self.clone();
+                let name = handle.name.clone();
+                tokio::spawn(async move { state.webhooks().start_tenant(&state, &name).await });
+            }
         }
-        Ok(handle)
+    }
+
+    /// Stops applying anything to a tenant and drops it here (blocking): this node no longer leads it. With
+    /// `snapshot`, writes a final snapshot first (a graceful hand-over: the next leader replays nothing). Its
+    /// sockets and event streams end; their clients reconnect to the new leader through any node.
+    pub(crate) fn close_tenant(&self, name: &str, snapshot: bool) {
+        let Some(handle) = self
+            .inner
+            .tenants
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+        else {
+            return;
+        };
+        let pending = {
+            let mut journal = handle.journal.lock().unwrap_or_else(|e| e.into_inner());
+            handle.closed.store(true, Ordering::SeqCst);
+            snapshot.then(|| journal.snapshot(self.store()))
+        };
+        handle.wake.notify_one();
+        handle.hub.close();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let state = self.clone();
+            let owned = name.to_string();
+            runtime.block_on(async move { state.webhooks().stop_tenant(&owned).await });
+        }
+        if let Some(pending) = pending {
+            if let Err(error) = pending.wait_blocking() {
+                tracing::warn!(tenant = name, error = %error, "no final snapshot before the hand-over");
+            }
+        }
     }
 
     /// Reads the tenant's engine under its lock.
@@ -433,6 +522,9 @@ impl AppState {
     ) -> Result<(Result<Outcome, ApiError>, Vec<Event>, T), ApiError> {
         let (execution, ticket, built) = {
             let mut journal = tenant.journal.lock().unwrap_or_else(|e| e.into_inner());
+            if tenant.closed.load(Ordering::SeqCst) {
+                return Err(cluster::moved(&tenant.name));
+            }
             let (command, built) = build(journal.engine())?;
             if matches!(command, Command::CreateTask(_)) {
                 let max = self.inner.config.limits.max_live_tasks;
@@ -522,6 +614,7 @@ impl AppState {
             )));
         }
         for tenant in tenants {
+            tenant.working.store(true, Ordering::SeqCst);
             let state = self.clone();
             let shutdown = self.inner.shutdown.subscribe();
             timers.push(tokio::spawn(timer_loop(state, tenant, shutdown)));
@@ -531,6 +624,9 @@ impl AppState {
         timers.push(tokio::spawn(async move {
             state.webhooks().start_all(&state).await;
         }));
+        if let Some(cluster) = &self.inner.cluster {
+            timers.push(tokio::spawn(cluster::run(self.clone(), cluster.clone())));
+        }
     }
 
     /// Stops the timer loops, writes a snapshot of every tenant so the next start replays nothing, and closes
@@ -544,6 +640,11 @@ impl AppState {
         }
         // Delivery tasks store their positions as they stop, before the store closes.
         self.inner.webhooks.stop_all().await;
+        // In a cluster: leave, and hand every tenant over (final snapshot, then release the lease).
+        if let Some(cluster) = self.inner.cluster.clone() {
+            let state = self.clone();
+            let _ = tokio::task::spawn_blocking(move || cluster.leave(&state)).await;
+        }
         let tenants = self.tenant_handles();
         for tenant in tenants {
             let pending = {
@@ -594,7 +695,7 @@ async fn timer_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() || tenant.closed.load(Ordering::SeqCst) {
             return;
         }
         let deadline = state.read(&tenant, |engine| engine.next_deadline());
@@ -709,6 +810,7 @@ pub fn app(state: AppState) -> Router {
     for endpoint in endpoints() {
         let roles = Arc::new(endpoint.roles.clone());
         let dialect = endpoint.dialect;
+        let tenant_from = cluster::TenantFrom::of(&endpoint.path, !endpoint.roles.is_empty());
         let guarded = endpoint
             .router
             .route_layer(axum::middleware::from_fn_with_state(
@@ -717,6 +819,16 @@ pub fn app(state: AppState) -> Router {
                       request,
                       next| {
                     auth::require_roles(state, roles.clone(), dialect, request, next)
+                },
+            ))
+            // In a cluster, a request for a tenant another node leads goes there before it is authenticated
+            // (and its limits counted) here.
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |axum::extract::State(state): axum::extract::State<AppState>,
+                      request,
+                      next| {
+                    cluster::route_request(state, tenant_from, dialect, request, next)
                 },
             ))
             // Admission outside authentication: a shed request costs no key lookup.

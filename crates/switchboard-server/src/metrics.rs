@@ -98,7 +98,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-fn escape(label: &str) -> String {
+pub(crate) fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -258,6 +258,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
         "# HELP switchboard_store_failed_writes_total Writes refused by the store.\n# TYPE switchboard_store_failed_writes_total counter\nswitchboard_store_failed_writes_total {}",
         stats.failed_writes.load(Ordering::Relaxed)
     );
+    if let Some(cluster) = state.cluster() {
+        out.push_str(&cluster.metrics_text());
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -224,16 +224,21 @@ impl Leases {
         }))
     }
 
-    /// Extends every lease this node holds by `ttl`; returns the tenants and epochs it still holds. A tenant this
-    /// node believes it holds but is missing here (or has another epoch) was taken over.
-    pub fn renew(&mut self, ttl: Duration) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Extends the leases of these tenants that this node holds by `ttl`; returns the tenants and epochs it still
+    /// holds. A tenant missing here (or with another epoch) was taken over. Leases left by an earlier run of the
+    /// node are not renewed: they expire unless this node takes them again.
+    pub fn renew(
+        &mut self,
+        tenants: &[String],
+        ttl: Duration,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let node: &str = &self.node;
         Ok(self
             .client
             .query(
                 "UPDATE tenant_leases SET expires_at = clock_timestamp() + $2::float8 * interval '1 millisecond' \
-                 WHERE node = $1 RETURNING tenant, epoch",
-                &[&node, &(millis(ttl) as f64)],
+                 WHERE node = $1 AND tenant = ANY($3) RETURNING tenant, epoch",
+                &[&node, &(millis(ttl) as f64), &tenants],
             )
             .map_err(|e| map_error(&self.redacted, "renew the tenant leases", e))?
             .iter()

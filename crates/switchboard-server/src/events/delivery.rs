@@ -194,6 +194,41 @@ impl Webhooks {
         }
     }
 
+    /// Loads one tenant's subscriptions and starts delivering (a cluster node that just took the tenant).
+    pub async fn start_tenant(&self, state: &AppState, tenant: &str) {
+        let _guard = self.operations.lock().await;
+        if let Err(error) = self.ensure_loaded(state, tenant).await {
+            tracing::error!(tenant, code = error.code, message = %error.message,
+                "could not load the webhook subscriptions");
+        }
+    }
+
+    /// Stops and forgets one tenant's delivery tasks (a cluster node that stopped leading it); positions are
+    /// stored as they stop, and the next leader carries on from them.
+    pub async fn stop_tenant(&self, tenant: &str) {
+        let _guard = self.operations.lock().await;
+        let workers: Vec<Worker> = {
+            let mut subscribers = self.lock();
+            let workers = subscribers
+                .iter_mut()
+                .filter(|((t, _), _)| t == tenant)
+                .filter_map(|(_, s)| s.worker.take())
+                .collect();
+            subscribers.retain(|(t, _), _| t != tenant);
+            workers
+        };
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(tenant);
+        for worker in &workers {
+            let _ = worker.stop.send(true);
+        }
+        for worker in workers {
+            let _ = worker.handle.await;
+        }
+    }
+
     /// Stops every delivery task (at shutdown); positions are stored as they stop.
     pub async fn stop_all(&self) {
         let _guard = self.operations.lock().await;

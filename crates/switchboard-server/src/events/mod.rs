@@ -419,6 +419,9 @@ impl Tail {
             }
             let live = self.live.as_mut().expect("subscribed above");
             match live.receiver.recv().await {
+                None if self.tenant.hub().is_closed() => {
+                    return Err(TailError::Store(crate::cluster::moved(self.tenant.name())))
+                }
                 None => self.live = None,
                 Some(batch) => {
                     let fresh: Vec<Event> = batch

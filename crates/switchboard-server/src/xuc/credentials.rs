@@ -242,7 +242,40 @@ fn verify_password(password: &str, hash: &str) -> bool {
     argon2_output(&argon2, &params, password, salt, expected.len()) == Some(expected)
 }
 
+/// A new token: the tenant (hex, so that any node can tell whose it is and pass the socket to the tenant's
+/// node), a dot, and 256 random bits.
+fn new_token(tenant: &str) -> String {
+    let hex: String = tenant.bytes().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{hex}.{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The tenant a token was handed out for (tokens are only valid on the node that handed them out, which leads
+/// the tenant; the name lets another node pass the request there).
+pub fn token_tenant(token: &str) -> Option<String> {
+    let (hex, _) = token.split_once('.')?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 impl CtiDirectory {
+    /// Reads every stored credential again (in a cluster, another node may have changed them); tokens stay.
+    pub fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let fresh = CtiDirectory::load(store)?;
+        let users = std::mem::take(&mut *fresh.users.write().unwrap_or_else(|e| e.into_inner()));
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+        Ok(())
+    }
+
     /// Loads every stored credential.
     pub fn load(store: &Store) -> Result<CtiDirectory, StoreError> {
         let directory = CtiDirectory::default();
@@ -332,11 +365,7 @@ impl CtiDirectory {
         if !verify_password(password, &user.password_hash) {
             return Err(AuthFailure::InvalidCredentials);
         }
-        let token = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let token = new_token(&user.tenant);
         let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         tokens.retain(|_, grant| grant.expires > now);
@@ -353,11 +382,7 @@ impl CtiDirectory {
 
     /// Hands out a token for a read-only session of an API key's tenant (see `Watcher`), valid for `ttl`.
     pub fn watch(&self, tenant: &str, key_id: &str, key_hash: &str, ttl: Duration) -> String {
-        let token = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let token = new_token(tenant);
         let user = CtiUser {
             login: format!("api key {key_id}"),
             tenant: tenant.to_string(),
@@ -417,6 +442,20 @@ impl CtiDirectory {
 mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    #[test]
+    fn tokens_name_their_tenant() {
+        for tenant in ["default", "ACME ünïcode.with.dots", ""] {
+            let token = new_token(tenant);
+            assert_eq!(token_tenant(&token).as_deref(), Some(tenant));
+            assert!(token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.'));
+        }
+        assert_eq!(token_tenant("no-dot-here"), None);
+        assert_eq!(token_tenant("zz.abc"), None);
+        assert_eq!(token_tenant("abc.def"), None);
+    }
 
     #[test]
     fn pooled_hashes_are_standard_argon2id_phc_strings() {

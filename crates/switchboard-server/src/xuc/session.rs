@@ -94,6 +94,8 @@ enum End {
     TokenExpired,
     TokenRevoked,
     KeyRefused,
+    /// This node stopped leading the tenant.
+    Moved,
 }
 
 /// Runs a signed-in socket to its end.
@@ -196,6 +198,7 @@ pub async fn run(
             biased;
             batch = session.subscription.receiver.recv() => match batch {
                 Some(batch) => session.forward(&batch),
+                None if session.tenant.hub().is_closed() => break End::Moved,
                 None => break End::TooSlow,
             },
             incoming = stream.next() => match incoming {
@@ -239,6 +242,7 @@ pub async fn run(
         End::TokenExpired => Some("the token expired"),
         End::TokenRevoked => Some("the token was revoked"),
         End::KeyRefused => Some("the API key was revoked or expired"),
+        End::Moved => Some("the tenant moved to another node; reconnect"),
     };
     let _ = close_sender.send(reason);
     let Session {

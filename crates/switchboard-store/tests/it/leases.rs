@@ -49,7 +49,11 @@ fn a_writer_that_lost_its_lease_can_never_commit_again() {
     setup(&mut journal_a, &store, 2);
     // Held and not expired: the other node cannot take it.
     assert_eq!(b.acquire("acme", TTL).expect("try"), None);
-    assert_eq!(a.renew(TTL).expect("renew"), vec![("acme".to_string(), 1)]);
+    let acme = ["acme".to_string()];
+    assert_eq!(
+        a.renew(&acme, TTL).expect("renew"),
+        vec![("acme".to_string(), 1)]
+    );
 
     // Node a stops renewing (paused); its lease expires and node b takes over from the durable state.
     db.execute("UPDATE tenant_leases SET expires_at = clock_timestamp() - interval '1 second'");
@@ -80,7 +84,7 @@ fn a_writer_that_lost_its_lease_can_never_commit_again() {
         "a stale snapshot must never replace the new writer's"
     );
     // Its renewal tells it the lease is gone.
-    assert_eq!(a.renew(TTL).expect("renew"), vec![]);
+    assert_eq!(a.renew(&acme, TTL).expect("renew"), vec![]);
 
     // The new writer carries on; the late task exists nowhere.
     let task = TaskSpec::new(TaskId(id(40_001)), service_id());
