@@ -133,6 +133,18 @@ fn run_snapshotter(
     }
 }
 
+/// Runs a blocking database call. Called from a task of a multi-threaded async runtime (a request handler that
+/// reads the store), it tells the runtime first (`block_in_place`), so the runtime moves its other tasks away and
+/// PostgreSQL's blocking client, which runs a runtime of its own, may run there. Elsewhere it just runs.
+fn outside_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl Store {
     /// Opens the store at `url` (`sqlite://PATH` or `postgres://...`), creating or upgrading its schema.
     /// Fails with a message naming the (redacted) URL when the database cannot be used durably.
@@ -284,17 +296,20 @@ impl Store {
         &self,
         f: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        f(reader.as_mut())
+        outside_async(|| {
+            let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            f(reader.as_mut())
+        })
     }
 
     /// The latest snapshot of a tenant and the commands logged after it.
     pub fn load(&self, tenant: &str) -> Result<Recovered, StoreError> {
-        let stored = self
-            .snapshot_reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .load_snapshot(tenant)?;
+        let stored = outside_async(|| {
+            self.snapshot_reader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .load_snapshot(tenant)
+        })?;
         let after = stored.as_ref().map(|(seq, _)| *seq).unwrap_or(0);
         let mut raw = self.read(|backend| backend.load(tenant, after))?;
         raw.snapshot = stored;

@@ -97,6 +97,8 @@ enum Commands {
         webhook_pause_after_minutes: u64,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Apply a configuration file (YAML, TOML or JSON) to a running server; applying it twice changes nothing.
     Import {
@@ -130,6 +132,11 @@ enum Commands {
     },
     /// Print the OpenAPI document of the server's API.
     Openapi,
+    /// Look at a cluster of nodes sharing one PostgreSQL database (docs/cluster.md).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommands,
+    },
     /// Drive a running server with load and report throughput and latency.
     Bench {
         #[command(subcommand)]
@@ -218,6 +225,38 @@ enum BenchScenario {
         /// Share of VIP (high priority) calls.
         #[arg(long, default_value_t = 0.1)]
         vip_share: f64,
+    },
+}
+
+/// Several nodes on one PostgreSQL database (docs/cluster.md).
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Join a cluster of nodes sharing the PostgreSQL database, reachable by the other nodes at this URL (for
+    /// example http://10.0.0.5:4444). Each tenant is led by one node at a time; any node answers any request.
+    #[arg(long, env = "SWITCHBOARD_ADVERTISE")]
+    advertise: Option<String>,
+    /// This node's id in the cluster [default: the advertised address]. Must be unique among running nodes.
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", requires = "advertise")]
+    node_id: Option<String>,
+    /// Milliseconds a tenant lease lasts without renewal: a node that died loses its tenants after about this
+    /// long (renewed five times per period).
+    #[arg(long, env = "SWITCHBOARD_LEASE_MS", default_value_t = 5000)]
+    lease_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommands {
+    /// Nodes, the tenants each leads and the age of every lease, as the database sees them.
+    Status {
+        /// Database: postgres://...
+        #[arg(long, env = "SWITCHBOARD_DB")]
+        db: String,
+        /// A node is shown alive when its last heartbeat is younger than this (the nodes' --lease-ms).
+        #[arg(long, default_value_t = 5000)]
+        lease_ms: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -343,6 +382,9 @@ fn main() -> ExitCode {
             .with_context(|| format!("could not read script {file}"))
             .and_then(|script| run_script(&script)),
         Commands::Keys { db, command } => keys(&db, command),
+        Commands::Cluster {
+            command: ClusterCommands::Status { db, lease_ms, json },
+        } => cluster_status(&db, lease_ms, json),
         Commands::Simulate(args) => switchboard_sim::cli::run(args),
         Commands::Bench {
             scenario:
@@ -439,7 +481,40 @@ fn main() -> ExitCode {
             webhook_timeout_secs,
             webhook_pause_after_minutes,
             limits,
+            cluster,
         } => {
+            let cluster = match cluster.advertise {
+                None => None,
+                Some(advertise) => {
+                    let advertise = advertise.trim_end_matches('/').to_string();
+                    if !advertise.starts_with("http://") && !advertise.starts_with("https://") {
+                        eprintln!("error: --advertise must be an http:// or https:// URL, such as http://10.0.0.5:4444");
+                        return ExitCode::FAILURE;
+                    }
+                    if !db.as_deref().is_some_and(|d| d.starts_with("postgres")) {
+                        eprintln!("error: several nodes share a PostgreSQL database: --advertise needs --db postgres://...");
+                        return ExitCode::FAILURE;
+                    }
+                    if demo || config.is_some() {
+                        eprintln!(
+                            "error: --demo and --config run on one node; in a cluster, apply a configuration with \
+                             `switchboard import` against any node"
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                    Some(switchboard_server::cluster::ClusterConfig {
+                        node: cluster.node_id.unwrap_or_else(|| {
+                            advertise
+                                .trim_start_matches("http://")
+                                .trim_start_matches("https://")
+                                .to_string()
+                        }),
+                        advertise,
+                        lease_ttl: std::time::Duration::from_millis(cluster.lease_ms.max(100)),
+                        db_url: db.clone().expect("checked above"),
+                    })
+                }
+            };
             let server_config = ServerConfig {
                 retention: (retention_days > 0)
                     .then(|| switchboard_core::Span::from_secs(i64::from(retention_days) * 86_400)),
@@ -468,6 +543,7 @@ fn main() -> ExitCode {
                     ),
                     ..Default::default()
                 },
+                cluster,
                 ..ServerConfig::default()
             };
             let db = db.unwrap_or_else(|| {
@@ -619,6 +695,98 @@ fn keys(db: &str, command: KeyCommands) -> anyhow::Result<()> {
         }
     }
     store.close();
+    Ok(())
+}
+
+/// `switchboard cluster status`: read straight from the database, so it works whichever nodes are up.
+fn cluster_status(db: &str, lease_ms: u64, json: bool) -> anyhow::Result<()> {
+    // Opening a store brings the schema up to date (and fails clearly on an SQLite URL below).
+    let store = open_store(db)?;
+    store.close();
+    let mut leases = switchboard_store::cluster::Leases::open(db, "switchboard cluster status")?;
+    let view = leases.view()?;
+    let alive = |heartbeat_ms_ago: i64| heartbeat_ms_ago < lease_ms as i64;
+    if json {
+        let nodes: Vec<serde_json::Value> = view
+            .nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "node": n.node, "advertise": n.advertise, "alive": alive(n.heartbeat_ms_ago),
+                    "up_ms": n.started_ms_ago, "heartbeat_ms_ago": n.heartbeat_ms_ago,
+                    "tenants": view.leases.iter()
+                        .filter(|l| l.node.as_deref() == Some(n.node.as_str()) && l.expires_in_ms > 0)
+                        .map(|l| l.tenant.clone()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let tenants: Vec<serde_json::Value> = view
+            .leases
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "tenant": l.tenant, "node": l.node, "epoch": l.epoch, "lease_age_ms": l.held_ms,
+                    "expires_in_ms": l.expires_in_ms, "changes": l.changes,
+                })
+            })
+            .collect();
+        println!(
+            "{:#}",
+            serde_json::json!({"nodes": nodes, "tenants": tenants})
+        );
+        return Ok(());
+    }
+    let seconds = |ms: i64| format!("{:.1}s", ms as f64 / 1000.0);
+    println!("nodes ({}):", view.nodes.len());
+    println!(
+        "  {:<24} {:<30} {:<6} {:>9} {:>10} {:>8}",
+        "NODE", "ADDRESS", "STATE", "UP", "HEARTBEAT", "TENANTS"
+    );
+    for n in &view.nodes {
+        let led = view
+            .leases
+            .iter()
+            .filter(|l| l.node.as_deref() == Some(n.node.as_str()) && l.expires_in_ms > 0)
+            .count();
+        println!(
+            "  {:<24} {:<30} {:<6} {:>9} {:>10} {:>8}",
+            n.node,
+            n.advertise,
+            if alive(n.heartbeat_ms_ago) { "alive" } else { "silent" },
+            seconds(n.started_ms_ago),
+            format!("{} ago", seconds(n.heartbeat_ms_ago)),
+            led
+        );
+    }
+    println!("tenants ({}):", view.leases.len());
+    println!(
+        "  {:<24} {:<24} {:>6} {:>10} {:>11} {:>8}",
+        "TENANT", "LEADER", "EPOCH", "LEASE AGE", "EXPIRES IN", "CHANGES"
+    );
+    for l in &view.leases {
+        let leader = match (&l.node, l.expires_in_ms > 0) {
+            (Some(node), true) => node.clone(),
+            (Some(node), false) => format!("({node}, expired)"),
+            (None, _) => "(released)".to_string(),
+        };
+        println!(
+            "  {:<24} {:<24} {:>6} {:>10} {:>11} {:>8}",
+            l.tenant,
+            leader,
+            l.epoch,
+            seconds(l.held_ms),
+            seconds(l.expires_in_ms),
+            l.changes
+        );
+    }
+    let unled: Vec<&String> = view
+        .tenants
+        .iter()
+        .filter(|t| !view.leases.iter().any(|l| &l.tenant == *t))
+        .collect();
+    if !unled.is_empty() {
+        println!("never led yet: {}", unled.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+    }
     Ok(())
 }
 
