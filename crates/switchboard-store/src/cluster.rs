@@ -59,9 +59,18 @@ pub struct ClusterView {
 
 /// One node's connection for leases and membership. Its calls are short single statements.
 pub struct Leases {
-    client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
     node: Arc<str>,
     redacted: String,
+}
+
+impl Drop for Leases {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            crate::outside_async(|| drop(client));
+        }
+    }
 }
 
 fn map_error(url: &str, context: &str, error: postgres::Error) -> StoreError {
@@ -89,14 +98,28 @@ impl Leases {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
-        let client = config
+        let mut client = config
             .connect(NoTls)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {redacted}: {e}")))?;
+        // A lease row locked by a writer that was paused mid-transaction stays locked until PostgreSQL ends that
+        // transaction (`idle_in_transaction_session_timeout`, 2 s): never wait for it here, try again next round.
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = 200; SET idle_in_transaction_session_timeout = {}",
+                crate::postgres::IDLE_IN_TRANSACTION_MS
+            ))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot configure the session on {redacted}: {e}"))
+            })?;
         Ok(Leases {
-            client,
+            client: Some(client),
             node: Arc::from(node),
             redacted,
         })
+    }
+
+    fn client(&mut self) -> &mut Client {
+        self.client.as_mut().expect("open until dropped")
     }
 
     /// This node's id.
@@ -106,13 +129,14 @@ impl Leases {
 
     /// True when the connection is lost (a new `Leases` must be opened).
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.as_ref().is_none_or(Client::is_closed)
     }
 
     /// Announces the node (or refreshes its heartbeat). `starting` resets its start time.
     pub fn heartbeat(&mut self, advertise: &str, starting: bool) -> Result<(), StoreError> {
-        let node: &str = &self.node;
-        self.client
+        let node = self.node.clone();
+        let node: &str = &node;
+        self.client()
             .execute(
                 "INSERT INTO cluster_nodes (node, advertise, started_at, heartbeat_at) \
                  VALUES ($1, $2, clock_timestamp(), clock_timestamp()) \
@@ -127,8 +151,9 @@ impl Leases {
 
     /// Removes the node's announcement (graceful shutdown): others stop counting on it at once.
     pub fn leave(&mut self) -> Result<(), StoreError> {
-        let node: &str = &self.node;
-        self.client
+        let node = self.node.clone();
+        let node: &str = &node;
+        self.client()
             .execute("DELETE FROM cluster_nodes WHERE node = $1", &[&node])
             .map_err(|e| map_error(&self.redacted, "leave the cluster", e))?;
         Ok(())
@@ -141,14 +166,14 @@ impl Leases {
             let url = url.clone();
             move |e| map_error(&url, context, e)
         };
-        self.client
+        self.client()
             .execute(
                 "DELETE FROM cluster_nodes WHERE heartbeat_at < clock_timestamp() - interval '1 hour'",
                 &[],
             )
             .map_err(err("forget silent nodes"))?;
         let nodes = self
-            .client
+            .client()
             .query(
                 "SELECT node, advertise, \
                    (EXTRACT(EPOCH FROM clock_timestamp() - started_at) * 1000)::int8, \
@@ -166,7 +191,7 @@ impl Leases {
             })
             .collect();
         let leases = self
-            .client
+            .client()
             .query(
                 "SELECT tenant, node, epoch, \
                    (EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000)::int8, \
@@ -186,7 +211,7 @@ impl Leases {
             })
             .collect();
         let tenants = self
-            .client
+            .client()
             .query("SELECT id FROM tenants ORDER BY id", &[])
             .map_err(err("list tenants"))?
             .iter()
@@ -203,9 +228,10 @@ impl Leases {
     /// the lease (with its new epoch) or `None` if another node holds it. Never call it for a lease this process
     /// holds: the new epoch fences its own writes.
     pub fn acquire(&mut self, tenant: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-        let node: &str = &self.node;
+        let node = self.node.clone();
+        let node: &str = &node;
         let row = self
-            .client
+            .client()
             .query_opt(
                 "INSERT INTO tenant_leases (tenant, node, epoch, acquired_at, expires_at, changes) \
                  VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + $3::float8 * interval '1 millisecond', 1) \
@@ -232,9 +258,10 @@ impl Leases {
         tenants: &[String],
         ttl: Duration,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let node: &str = &self.node;
+        let node = self.node.clone();
+        let node: &str = &node;
         Ok(self
-            .client
+            .client()
             .query(
                 "UPDATE tenant_leases SET expires_at = clock_timestamp() + $2::float8 * interval '1 millisecond' \
                  WHERE node = $1 AND tenant = ANY($3) RETURNING tenant, epoch",
@@ -250,7 +277,7 @@ impl Leases {
     pub fn release(&mut self, tenant: &str, lease: &Lease) -> Result<bool, StoreError> {
         let node: &str = &lease.node;
         let changed = self
-            .client
+            .client()
             .execute(
                 "UPDATE tenant_leases SET node = NULL, expires_at = clock_timestamp(), \
                    changes = changes + 1 \

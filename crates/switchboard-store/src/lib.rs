@@ -136,7 +136,7 @@ fn run_snapshotter(
 /// Runs a blocking database call. Called from a task of a multi-threaded async runtime (a request handler that
 /// reads the store), it tells the runtime first (`block_in_place`), so the runtime moves its other tasks away and
 /// PostgreSQL's blocking client, which runs a runtime of its own, may run there. Elsewhere it just runs.
-fn outside_async<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn outside_async<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

@@ -14,6 +14,9 @@ use crate::codec::EncodedBatch;
 use crate::error::StoreError;
 use crate::records::HistoryQuery;
 
+/// Milliseconds a session may sit idle inside a transaction before PostgreSQL ends it (see `connect`).
+pub(crate) const IDLE_IN_TRANSACTION_MS: u64 = 2_000;
+
 /// Lock key used to serialize schema migrations between processes sharing one database.
 const MIGRATION_LOCK: i64 = 0x5357_4254_4348_0001;
 
@@ -68,6 +71,15 @@ pub(crate) struct Postgres {
     redacted: String,
     next_attempt: Instant,
     backoff: Duration,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing the blocking client runs its own runtime: not on an async task's thread.
+        if let Some(client) = self.client.take() {
+            crate::outside_async(|| drop(client));
+        }
+    }
 }
 
 fn map_error(url: &str, context: &str, error: postgres::Error) -> StoreError {
@@ -125,9 +137,20 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
-        config
+        let mut client = config
             .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {redacted}: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {redacted}: {e}")))?;
+        // A transaction of ours never waits between its statements; one that does belongs to a process that
+        // was paused or lost mid-transaction. Ending it releases its locks, so that another node can take the
+        // tenant's lease over (the paused process then finds its lease gone).
+        client
+            .batch_execute(&format!(
+                "SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"
+            ))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot configure the session on {redacted}: {e}"))
+            })?;
+        Ok(client)
     }
 
     /// The connection, re-established if it was lost (at most once per backoff period).

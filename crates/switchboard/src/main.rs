@@ -752,7 +752,11 @@ fn cluster_status(db: &str, lease_ms: u64, json: bool) -> anyhow::Result<()> {
             "  {:<24} {:<30} {:<6} {:>9} {:>10} {:>8}",
             n.node,
             n.advertise,
-            if alive(n.heartbeat_ms_ago) { "alive" } else { "silent" },
+            if alive(n.heartbeat_ms_ago) {
+                "alive"
+            } else {
+                "silent"
+            },
             seconds(n.started_ms_ago),
             format!("{} ago", seconds(n.heartbeat_ms_ago)),
             led
@@ -785,7 +789,14 @@ fn cluster_status(db: &str, lease_ms: u64, json: bool) -> anyhow::Result<()> {
         .filter(|t| !view.leases.iter().any(|l| &l.tenant == *t))
         .collect();
     if !unled.is_empty() {
-        println!("never led yet: {}", unled.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+        println!(
+            "never led yet: {}",
+            unled
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(())
 }
