@@ -559,21 +559,24 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
     .await;
     nodes[paused].signal("-CONT");
     let paused_base = nodes[paused].base();
-    wait_for(
-        Duration::from_secs(15),
-        "the resumed node stepped down",
-        || {
-            let metrics = std::process::Command::new("curl")
-                .args(["-s", "-m", "2", &format!("{paused_base}/metrics")])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            metrics
-                .lines()
-                .any(|l| l.contains("change=\"lost\"") && !l.ends_with(" 0") && !l.starts_with('#'))
-        },
-    )
-    .await;
+    let resumed = Instant::now();
+    loop {
+        let metrics = match client.get(format!("{paused_base}/metrics")).send().await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let lost = metrics
+            .lines()
+            .any(|l| l.contains("change=\"lost\"") && !l.ends_with(" 0") && !l.starts_with('#'));
+        if lost {
+            break;
+        }
+        assert!(
+            resumed.elapsed() < Duration::from_secs(15),
+            "the resumed node did not step down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     nodes[paused].up.store(true, Ordering::SeqCst);
 
     // 3. The killed node comes back (same address, same id) and takes its share again.
