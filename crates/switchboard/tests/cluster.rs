@@ -2,7 +2,9 @@
 //! the nodes, any node answers for any tenant (requests forwarded, CTI websockets relayed), and under load a
 //! leader is killed with SIGKILL, another is paused with SIGSTOP until its tenants moved and then resumed (it
 //! must step down: its late writes are refused by the lease epoch), and the killed node comes back and takes
-//! its share. Then every acknowledged task is there, every answer was 200 or a clear 503, and each tenant's
+//! its share. A CTI agent stays on throughout: its socket closes when its tenant moves, it signs in again through
+//! any node and carries on answering calls. Then every acknowledged task is there, every answer was 200 or a
+//! clear 503, and each tenant's
 //! stored log audits clean (no event sequence gap, no double offer) and replays to exactly the stored events
 //! (one writer at a time: no split brain). Runs when `SWITCHBOARD_TEST_PG` is set (`.ci/run` sets it).
 
@@ -146,6 +148,81 @@ async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     started.elapsed()
+}
+
+/// A CTI agent that reconnects: counts its sessions (sign-in and socket) and the calls it finished.
+#[derive(Clone)]
+struct CtiAgent {
+    client: reqwest::Client,
+    bases: Vec<String>,
+    ups: Vec<Arc<AtomicBool>>,
+    stop: Arc<AtomicBool>,
+    calls: Arc<AtomicU64>,
+    sessions: Arc<AtomicU64>,
+}
+
+impl CtiAgent {
+    async fn run(self) {
+        let mut attempt = 0usize;
+        while !self.stop.load(Ordering::SeqCst) {
+            attempt += 1;
+            let node = attempt % self.bases.len();
+            if !self.ups[node].load(Ordering::SeqCst) {
+                continue;
+            }
+            let base = &self.bases[node];
+            let token = match call(
+                &self.client,
+                reqwest::Method::POST,
+                format!("{base}/xuc/api/2.0/auth/login"),
+                "",
+                json!({"login": "cti-t0", "password": "cluster-password"}),
+            )
+            .await
+            {
+                Ok((200, answer)) => answer["token"].as_str().unwrap_or_default().to_string(),
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let url = format!(
+                "{}/xuc/api/2.0/cti?token={token}",
+                base.replace("http://", "ws://")
+            );
+            let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+                continue;
+            };
+            let command = |name: &str| {
+                Message::Text(json!({"claz": "web", "command": name}).to_string().into())
+            };
+            if socket.send(command("agentLogin")).await.is_err() {
+                continue;
+            }
+            self.sessions.fetch_add(1, Ordering::SeqCst);
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let value: Value = serde_json::from_str(&text).unwrap_or_default();
+                // An offer rings with a Sheet; one that rang while the agent was away shows in its state.
+                let reply = match value["msgType"].as_str() {
+                    Some("Sheet") => "answer",
+                    Some("AgentStateEvent") if value["ctiMessage"]["name"] == "AgentRinging" => {
+                        "answer"
+                    }
+                    Some("AgentStateEvent") if value["ctiMessage"]["name"] == "AgentOnCall" => {
+                        self.calls.fetch_add(1, Ordering::SeqCst);
+                        "hangup"
+                    }
+                    _ => continue,
+                };
+                if socket.send(command(reply)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn call(
@@ -306,7 +383,7 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
 
     // A CTI agent of t0 signs in and opens its socket through a node that does not lead t0: the login is
     // forwarded, the socket relayed, and an offer reaches it.
-    {
+    let cti_service = {
         let (_, key, _) = &tenants[0];
         let leader = leaders(&db)["t0"].clone().expect("t0 led");
         let via = nodes
@@ -390,7 +467,20 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
                     .expect("create");
                     assert_eq!(status, 200, "{body}");
                 }
-                if value["msgType"] == "Sheet" {
+                // Answer the offer and end the call, so the agent is free for the calls to come.
+                let reply = match value["msgType"].as_str() {
+                    Some("Sheet") => "answer",
+                    Some("AgentStateEvent") if value["ctiMessage"]["name"] == "AgentOnCall" => {
+                        "hangup"
+                    }
+                    _ => continue,
+                };
+                let command = json!({"claz": "web", "command": reply}).to_string();
+                socket
+                    .send(Message::Text(command.into()))
+                    .await
+                    .expect("send");
+                if reply == "hangup" {
                     return true;
                 }
             }
@@ -400,16 +490,69 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         assert_eq!(
             offered,
             Ok(true),
-            "the offer reached the relayed CTI socket"
+            "the offer reached the relayed CTI socket and was answered"
         );
         let _ = socket.close(None).await;
-    }
+        cti_service
+    };
 
     // Load: one client per tenant, spread over the nodes that are up, until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
     let wrong: Arc<Mutex<Vec<String>>> = Arc::default();
     let refused = Arc::new(AtomicU64::new(0));
+    // The CTI agent of t0 stays on through everything: it answers and hangs up every call, and when its socket
+    // closes (its tenant moved) it signs in again through any node that is up and carries on. A client feeds it
+    // calls through the nodes in turn.
+    let cti = CtiAgent {
+        client: client.clone(),
+        bases: bases.clone(),
+        ups: ups.clone(),
+        stop: stop.clone(),
+        calls: Arc::default(),
+        sessions: Arc::default(),
+    };
+    let cti_agent = tokio::spawn(cti.clone().run());
+    let cti_calls = {
+        let (client, bases, ups) = (client.clone(), bases.clone(), ups.clone());
+        let (stop, acknowledged, wrong, refused) = (
+            stop.clone(),
+            acknowledged.clone(),
+            wrong.clone(),
+            refused.clone(),
+        );
+        let (key, service) = (tenants[0].1.clone(), cti_service.clone());
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let node = n % bases.len();
+                if !ups[node].load(Ordering::SeqCst) {
+                    continue;
+                }
+                let external = format!("t0-cti-{n}");
+                match call(
+                    &client,
+                    reqwest::Method::POST,
+                    format!("{}/v1.0/tasks", bases[node]),
+                    &key,
+                    json!({"Service": service, "ExternalTaskId": external}),
+                )
+                .await
+                {
+                    Ok((200, _)) => acknowledged.lock().unwrap().push((0, external)),
+                    Ok((503, _)) | Err(_) => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok((status, body)) => wrong
+                        .lock()
+                        .unwrap()
+                        .push(format!("create {external}: {status} {body}")),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     let workers: Vec<_> = tenants
         .iter()
         .enumerate()
@@ -480,6 +623,11 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
     })
     .await;
 
+    wait_for(Duration::from_secs(20), "the CTI agent takes calls", || {
+        cti.calls.load(Ordering::SeqCst) > 0
+    })
+    .await;
+
     // 1. kill -9 the leader of t0 under load: another node takes t0 over from the durable state.
     let leader = leaders(&db)["t0"].clone().expect("t0 led");
     let killed = nodes
@@ -511,6 +659,17 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let failover = killed_at.elapsed();
+    // The CTI agent lost its socket with t0's leader, signed in again and takes calls from the new leader.
+    let calls_at_kill = cti.calls.load(Ordering::SeqCst);
+    wait_for(
+        Duration::from_secs(20),
+        "the CTI agent carries on after the kill",
+        || {
+            cti.sessions.load(Ordering::SeqCst) >= 2
+                && cti.calls.load(Ordering::SeqCst) > calls_at_kill
+        },
+    )
+    .await;
     let before = acknowledged_count();
     wait_for(Duration::from_secs(20), "load after the kill", || {
         acknowledged_count() > before + 100
@@ -602,6 +761,8 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
     for worker in workers {
         worker.await.expect("worker");
     }
+    cti_calls.await.expect("CTI call feeder");
+    cti_agent.abort();
 
     // Every answer was 200 or a clear 503; every acknowledged task is there, asked through any node.
     let wrong = wrong.lock().unwrap().clone();
@@ -634,12 +795,15 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         "leases left held: {leases:?}"
     );
     eprintln!(
-        "3 nodes, {TENANTS} tenants, lease {} ms: {} tasks acknowledged and all found; {} requests \
+        "3 nodes, {TENANTS} tenants, lease {} ms: {} tasks acknowledged and all found ({} calls answered by a CTI \
+         agent over {} sessions); {} requests \
          refused with 503 or unreachable; kill -9 of t0's leader: served again after {:.2} s; SIGSTOP: its {} \
          tenants taken over after {:.2} s, stepped down on SIGCONT; restarted node led a tenant after {:.2} s; \
          {audited} events audited",
         lease_ms(),
         acknowledged.len(),
+        cti.calls.load(Ordering::SeqCst),
+        cti.sessions.load(Ordering::SeqCst),
         refused.load(Ordering::Relaxed),
         failover.as_secs_f64(),
         its_tenants.len(),
