@@ -1,12 +1,12 @@
 //! Three real `switchboard serve` processes on one PostgreSQL database (docs/cluster.md): tenants spread over
-//! the nodes, any node answers for any tenant (requests forwarded, CTI websockets relayed), and under load a
-//! leader is killed with SIGKILL, another is paused with SIGSTOP until its tenants moved and then resumed (it
-//! must step down: its late writes are refused by the lease epoch), and the killed node comes back and takes
-//! its share. A CTI agent stays on throughout: its socket closes when its tenant moves, it signs in again through
-//! any node and carries on answering calls. Then every acknowledged task is there, every answer was 200 or a
-//! clear 503, and each tenant's
-//! stored log audits clean (no event sequence gap, no double offer) and replays to exactly the stored events
-//! (one writer at a time: no split brain). Runs when `SWITCHBOARD_TEST_PG` is set (`.ci/run` sets it).
+//! the nodes, any node answers for any tenant (requests forwarded, event streams streamed, CTI websockets
+//! relayed), and under load a leader is killed with SIGKILL, another is paused with SIGSTOP until its tenants
+//! moved and then resumed (it must step down: its late writes are refused by the lease epoch), and the killed node
+//! comes back and takes its share. A CTI agent stays on throughout: its socket closes when its tenant moves, it
+//! signs in again through any node and carries on answering calls. Then every acknowledged task is there, every
+//! answer was 200 or a clear 503, and each tenant's stored log audits clean (no event sequence gap, no double
+//! offer) and replays to exactly the stored events (one writer at a time: no split brain). Runs when
+//! `SWITCHBOARD_TEST_PG` is set (`.ci/run` sets it).
 
 mod common;
 
@@ -623,6 +623,43 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
     })
     .await;
 
+    // An event stream of t1 opened through a node that does not lead it streams through.
+    {
+        let leader = leaders(&db)["t1"].clone().expect("t1 led");
+        let via = nodes
+            .iter()
+            .find(|n| n.id() != leader)
+            .expect("a follower")
+            .base();
+        let streaming = reqwest::Client::new();
+        let response = streaming
+            .get(format!("{via}/v2.0/events"))
+            .header("api_key", &tenants[1].1)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("event stream");
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let mut text = String::new();
+        let streamed = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if text.lines().filter(|l| l.starts_with("id:")).count() >= 50
+                    && text.contains("TaskCreated")
+                {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(
+            streamed,
+            Ok(true),
+            "events streamed through a follower: {text}"
+        );
+    }
     wait_for(Duration::from_secs(20), "the CTI agent takes calls", || {
         cti.calls.load(Ordering::SeqCst) > 0
     })
