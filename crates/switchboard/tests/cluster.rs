@@ -817,11 +817,31 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         assert_eq!(status, 200, "acknowledged task {external} lost: {task}");
     }
 
-    // Graceful stop of every node: each hands its tenants over, the last one releases them.
-    for node in &mut nodes {
+    // Graceful stop of every node: each hands its tenants over (the others lead them at once), the last one
+    // releases them.
+    let mut handovers = Vec::new();
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let stopping = Instant::now();
         node.signal("-TERM");
         let status = node.child.take().expect("running").wait().expect("exit");
         assert!(status.success(), "node {} exited with {status}", node.id());
+        if i + 1 < 3 {
+            let gone = node.id();
+            handovers.push(
+                wait_for(
+                    Duration::from_secs(10),
+                    "the stopped node's tenants led by others",
+                    || {
+                        let leaders = leaders(&db);
+                        tenants.iter().all(|(t, _, _)| {
+                            leaders.get(t).cloned().flatten().is_some_and(|l| l != gone)
+                        })
+                    },
+                )
+                .await
+                    + stopping.elapsed(),
+            );
+        }
     }
 
     // Each tenant's log: no gap, no double offer, and a replay that reproduces exactly the stored events.
@@ -836,6 +856,7 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
          agent over {} sessions); {} requests \
          refused with 503 or unreachable; kill -9 of t0's leader: served again after {:.2} s; SIGSTOP: its {} \
          tenants taken over after {:.2} s, stepped down on SIGCONT; restarted node led a tenant after {:.2} s; \
+         graceful stops: every tenant led by the others {:.2} s and {:.2} s after SIGTERM; \
          {audited} events audited",
         lease_ms(),
         acknowledged.len(),
@@ -846,6 +867,8 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         its_tenants.len(),
         takeover.as_secs_f64(),
         rejoin.as_secs_f64(),
+        handovers[0].as_secs_f64(),
+        handovers[1].as_secs_f64(),
     );
     drop(nodes);
     sql(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
