@@ -123,6 +123,8 @@ impl Journal {
                         recovered.last_event_seq
                     )));
                 }
+                // Commands the snapshot covers may remain if the process stopped while trimming them.
+                store.trim(tenant, 1, snapshot_seq);
                 (engine, command_seq, snapshot_seq)
             }
         };

@@ -250,6 +250,18 @@ impl Store {
         }
     }
 
+    /// Queues the deletion of logged commands `from..=to` (covered by a durable snapshot), done between commits
+    /// when the writer is idle.
+    pub(crate) fn trim(&self, tenant: &str, from: u64, to: u64) {
+        if from <= to {
+            let _ = self.send(Request::Trim {
+                tenant: tenant.to_string(),
+                from: from as i64,
+                to: to as i64,
+            });
+        }
+    }
+
     pub(crate) fn reset(&self, tenant: &str, generation: u64) -> Result<(), StoreError> {
         self.send(Request::Reset {
             tenant: tenant.to_string(),

@@ -98,6 +98,12 @@ enum End {
     Moved,
 }
 
+/// A message for the client, built under the engine's lock and serialized after it.
+enum Outgoing {
+    Message(&'static str, Value),
+    Text(String),
+}
+
 /// Runs a signed-in socket to its end.
 pub async fn run(
     socket: WebSocket,
@@ -437,6 +443,7 @@ impl Session {
             return;
         }
         let now = self.now();
+        // Only what needs the engine happens under its lock; the messages are serialized after it.
         let mut outgoing = Vec::new();
         let mut learned = Vec::new();
         self.read(|engine| {
@@ -449,7 +456,7 @@ impl Session {
                         learned.push((*agent, info.spec.group));
                         let own = *agent == self.user.agent;
                         if self.agent_stats && self.can_see_agent(&info) {
-                            outgoing.push(message(
+                            outgoing.push(Outgoing::Message(
                                 "AgentStatistics",
                                 agent_statistics(&self.tenant, &info, now),
                             ));
@@ -459,12 +466,15 @@ impl Session {
                             body["name"] = json!(state.xuc_name());
                             body["since"] =
                                 json!((now.as_micros() - event.at.as_micros()).max(0) / 1_000_000);
-                            outgoing.push(message("AgentStateEvent", body));
+                            outgoing.push(Outgoing::Message("AgentStateEvent", body));
                         }
                     }
                     EventKind::TaskOffered { task, agent, .. } if *agent == self.user.agent => {
                         if let Some(info) = engine.task_info(*task) {
-                            outgoing.push(message("Sheet", messages::sheet(engine, &info, now)));
+                            outgoing.push(Outgoing::Message(
+                                "Sheet",
+                                messages::sheet(engine, &info, now),
+                            ));
                         }
                     }
                     EventKind::MembershipChanged {
@@ -478,13 +488,13 @@ impl Session {
                             continue;
                         };
                         if *agent == self.user.agent || self.can_see_queue(engine, *service) {
-                            outgoing.push(message(
+                            outgoing.push(Outgoing::Message(
                                 "QueueMember",
                                 messages::queue_member(agent_info.number, queue.number, *penalty),
                             ));
                         }
                         if *agent == self.user.agent {
-                            outgoing.push(message(
+                            outgoing.push(Outgoing::Message(
                                 "AgentConfig",
                                 messages::agent_config(engine, &agent_info),
                             ));
@@ -492,7 +502,7 @@ impl Session {
                     }
                     EventKind::AgentUpserted { agent, .. } if *agent == self.user.agent => {
                         if let Some(info) = engine.agent_info(*agent) {
-                            outgoing.push(message(
+                            outgoing.push(Outgoing::Message(
                                 "AgentConfig",
                                 messages::agent_config(engine, &info),
                             ));
@@ -502,13 +512,16 @@ impl Session {
                 }
                 if let Some(periods) = &self.callbacks {
                     if let Some(text) = self.callback_event(engine, &event.kind, periods) {
-                        outgoing.push(text);
+                        outgoing.push(Outgoing::Text(text));
                     }
                 }
             }
         });
-        for text in outgoing {
-            self.send(text);
+        for item in outgoing {
+            match item {
+                Outgoing::Message(msg_type, body) => self.send(message(msg_type, body)),
+                Outgoing::Text(text) => self.send(text),
+            }
         }
         for event in batch {
             // A changed agent may have changed group: learn it again from the engine next time.
