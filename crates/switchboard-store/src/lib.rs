@@ -262,6 +262,14 @@ impl Store {
         }
     }
 
+    /// Waits (blocking) until the writer has no trimming left to do; trimming runs when writes pause. For tests.
+    #[doc(hidden)]
+    pub fn wait_for_trims(&self) -> Result<(), StoreError> {
+        let (ack, receiver) = oneshot::channel();
+        self.send(Request::TrimsDone { ack })?;
+        receiver.blocking_recv().unwrap_or(Err(StoreError::Closed))
+    }
+
     pub(crate) fn reset(&self, tenant: &str, generation: u64) -> Result<(), StoreError> {
         self.send(Request::Reset {
             tenant: tenant.to_string(),

@@ -590,3 +590,54 @@ fn configuration_entries_round_trip() {
             .is_empty());
     }
 }
+
+/// The commands a durable snapshot covers are deleted from the log (when writes pause), and a tenant that opens
+/// deletes those an earlier process left behind (it stopped while trimming).
+#[test]
+fn commands_covered_by_a_snapshot_are_trimmed() {
+    for db in backends() {
+        let store = Store::open(db.url()).expect("open");
+        let mut journal = Journal::open(&store, "acme", options(1_000_000)).expect("journal");
+        setup(&mut journal, &store, 3);
+        let covered = journal.command_seq() as i64;
+        journal.snapshot(&store).wait_blocking().expect("snapshot");
+        run(
+            &mut journal,
+            &store,
+            Time::from_secs(2_000),
+            Command::Advance,
+        )
+        .ok();
+        let spec = TaskSpec::new(TaskId(id(50_000)), service_id());
+        run(
+            &mut journal,
+            &store,
+            Time::from_secs(2_001),
+            Command::CreateTask(spec),
+        )
+        .expect("create");
+        store.wait_for_trims().expect("trims");
+        let count = |db: &TestDb, condition: &str| {
+            db.query_int(&format!(
+                "SELECT COUNT(*) FROM commands WHERE tenant = 'acme' AND {condition}"
+            ))
+        };
+        assert_eq!(count(&db, &format!("seq <= {covered}")), 0, "{}", db.name());
+        assert!(
+            count(&db, &format!("seq > {covered}")) >= 1,
+            "{}",
+            db.name()
+        );
+        // A command the snapshot covers, as a process stopped mid-trim would leave it.
+        drop(journal);
+        drop(store);
+        db.execute(
+            "INSERT INTO commands (tenant, seq, at, body) VALUES ('acme', 1, 0, '\"Advance\"')",
+        );
+        let store = Store::open(db.url()).expect("reopen");
+        let journal = Journal::open(&store, "acme", options(1_000_000)).expect("recover");
+        store.wait_for_trims().expect("trims");
+        assert_eq!(count(&db, "seq = 1"), 0, "{}", db.name());
+        assert!(journal.engine().task_info(TaskId(id(50_000))).is_some());
+    }
+}

@@ -79,6 +79,21 @@ impl TestDb {
         }
     }
 
+    /// The single integer a query answers.
+    pub fn query_int(&self, sql: &str) -> i64 {
+        match self {
+            TestDb::Sqlite { url, .. } => {
+                let path = url.strip_prefix("sqlite://").expect("sqlite url");
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                conn.query_row(sql, [], |row| row.get(0)).expect("query")
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+                client.query_one(sql, &[]).expect("query").get(0)
+            }
+        }
+    }
+
     /// Runs SQL directly against this database (to inject faults or inspect tables).
     pub fn execute(&self, sql: &str) {
         match self {
