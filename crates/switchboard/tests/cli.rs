@@ -32,6 +32,59 @@ fn serve_refuses_an_unusable_database() {
     }
 }
 
+/// Several nodes need PostgreSQL and a usable advertised address; the cluster commands say so instead of
+/// starting something that cannot be fenced.
+#[test]
+fn cluster_mode_refuses_what_it_cannot_run_on() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sqlite = format!("sqlite://{}", dir.path().join("sb.db").display());
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                &sqlite,
+                "--advertise",
+                "http://127.0.0.1:1",
+            ],
+            "--advertise needs --db postgres://",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--advertise",
+                "http://127.0.0.1:1",
+            ],
+            "--advertise needs --db postgres://",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                "postgres://sb@127.0.0.1:1/db",
+                "--advertise",
+                "127.0.0.1:1",
+            ],
+            "--advertise must be an http:// or https:// URL",
+        ),
+        (
+            &["cluster", "status", "--db", &sqlite],
+            "several nodes need PostgreSQL",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, _, stderr) = switchboard(args);
+        assert_ne!(code, 0, "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn keys_are_created_listed_and_revoked() {
     let dir = tempfile::tempdir().expect("temporary directory");
