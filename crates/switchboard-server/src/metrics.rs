@@ -258,6 +258,29 @@ pub async fn render(State(state): State<AppState>) -> Response {
         "# HELP switchboard_store_failed_writes_total Writes refused by the store.\n# TYPE switchboard_store_failed_writes_total counter\nswitchboard_store_failed_writes_total {}",
         stats.failed_writes.load(Ordering::Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_store_snapshots_total Snapshots stored.\n# TYPE switchboard_store_snapshots_total counter\nswitchboard_store_snapshots_total {}",
+        stats.snapshots.load(Ordering::Relaxed)
+    );
+    out.push_str("# HELP switchboard_store_last_snapshot_seconds The last snapshot's phases: copy (under the tenant's lock), encode and store (on the snapshot thread).\n");
+    out.push_str("# TYPE switchboard_store_last_snapshot_seconds gauge\n");
+    for (phase, micros) in [
+        ("copy", &stats.last_snapshot_copy_micros),
+        ("encode", &stats.last_snapshot_encode_micros),
+        ("store", &stats.last_snapshot_store_micros),
+    ] {
+        let _ = writeln!(
+            out,
+            "switchboard_store_last_snapshot_seconds{{phase=\"{phase}\"}} {}",
+            micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_store_last_snapshot_bytes The last snapshot's size.\n# TYPE switchboard_store_last_snapshot_bytes gauge\nswitchboard_store_last_snapshot_bytes {}",
+        stats.last_snapshot_bytes.load(Ordering::Relaxed)
+    );
     if let Some(cluster) = state.cluster() {
         out.push_str(&cluster.metrics_text());
     }

@@ -226,10 +226,15 @@ impl Journal {
     /// nothing). The returned `Pending` resolves when it is stored.
     pub fn snapshot(&mut self, store: &Store) -> Pending {
         self.since_snapshot = 0;
+        let copying = std::time::Instant::now();
         let record = SnapshotRecord {
             command_seq: self.command_seq,
             snapshot: self.engine.snapshot(),
         };
+        store.stats().last_snapshot_copy_micros.store(
+            copying.elapsed().as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
         let previous = std::mem::replace(&mut self.snapshot_seq, self.command_seq);
         store.snapshot(
             &self.tenant,

@@ -107,6 +107,7 @@ fn run_snapshotter(
     mut backend: Box<dyn Backend>,
     jobs: std::sync::mpsc::Receiver<SnapshotJob>,
     writer: Sender<Request>,
+    stats: Arc<StoreStats>,
 ) {
     for job in jobs {
         let result = (|| {
@@ -120,8 +121,21 @@ fn run_snapshotter(
                 })
                 .map_err(|_| StoreError::Closed)?;
             barrier.blocking_recv().unwrap_or(Err(StoreError::Closed))?;
+            let encoding = std::time::Instant::now();
             let row = codec::encode_snapshot(&job.record)?;
+            let storing = std::time::Instant::now();
             backend.write_snapshot(&job.tenant, &row, job.lease.as_ref())?;
+            let micros = |d: std::time::Duration| d.as_micros().min(u64::MAX as u128) as u64;
+            stats
+                .last_snapshot_encode_micros
+                .store(micros(storing - encoding), Ordering::Relaxed);
+            stats
+                .last_snapshot_store_micros
+                .store(micros(storing.elapsed()), Ordering::Relaxed);
+            stats
+                .last_snapshot_bytes
+                .store(row.body.len() as u64, Ordering::Relaxed);
+            stats.snapshots.fetch_add(1, Ordering::Relaxed);
             let _ = writer.send(Request::Trim {
                 tenant: job.tenant.clone(),
                 from: job.previous_seq as i64 + 1,
@@ -187,9 +201,10 @@ impl Store {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let (job_sender, jobs) = std::sync::mpsc::channel();
         let snapshot_writer = sender.clone();
+        let snapshot_stats = stats.clone();
         let snapshotter = std::thread::Builder::new()
             .name("switchboard-store-snapshots".into())
-            .spawn(move || run_snapshotter(snapshot_backend, jobs, snapshot_writer))
+            .spawn(move || run_snapshotter(snapshot_backend, jobs, snapshot_writer, snapshot_stats))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the snapshot thread: {e}"))
             })?;

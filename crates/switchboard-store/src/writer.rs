@@ -60,6 +60,16 @@ pub struct StoreStats {
     pub commit_micros: AtomicU64,
     /// Duration of the last commit, microseconds.
     pub last_commit_micros: AtomicU64,
+    /// Snapshots stored.
+    pub snapshots: AtomicU64,
+    /// The last snapshot: copying the engine state under the tenant's lock, microseconds.
+    pub last_snapshot_copy_micros: AtomicU64,
+    /// The last snapshot: encoding it (on the snapshot thread), microseconds.
+    pub last_snapshot_encode_micros: AtomicU64,
+    /// The last snapshot: storing it (on the snapshot thread), microseconds.
+    pub last_snapshot_store_micros: AtomicU64,
+    /// The last snapshot's size, bytes.
+    pub last_snapshot_bytes: AtomicU64,
 }
 
 /// Commands deleted per chunk when trimming.
