@@ -546,6 +546,15 @@ async fn metrics_are_exposed() {
     )));
     assert!(text.contains("switchboard_agents{tenant=\"default\",state=\"AgentRinging\"} 1"));
     assert!(text.contains("switchboard_store_commits_total"));
+    // The tenant's first snapshot was stored when it was created: its phases and size are reported.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+    };
+    assert!(value("switchboard_store_snapshots_total ") >= 1.0);
+    assert!(value("switchboard_store_last_snapshot_bytes ") > 0.0);
+    assert!(value("switchboard_store_last_snapshot_seconds{phase=\"store\"} ") > 0.0);
     assert!(
         !text.contains(&service.to_string().replace('-', "_")),
         "ids only appear as label values"
