@@ -112,15 +112,12 @@ pub struct Cluster {
 
 /// The answer for a tenant that is between nodes.
 pub(crate) fn moved(tenant: &str) -> ApiError {
-    let mut error = ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "TenantMoving",
-        format!("Tenant '{tenant}' is moving to another node; retry in a moment."),
-    );
-    error.retry_after = Some(1);
-    error
+    unavailable(format!(
+        "Tenant '{tenant}' is moving to another node; retry in a moment."
+    ))
 }
 
+/// `503 TenantMoving` with `Retry-After: 1`: every answer of a tenant that has no usable leader here.
 fn unavailable(message: String) -> ApiError {
     let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "TenantMoving", message);
     error.retry_after = Some(1);

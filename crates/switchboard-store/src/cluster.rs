@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::error::StoreError;
 use crate::records::Lease;
@@ -92,22 +92,11 @@ impl Leases {
                 "several nodes need PostgreSQL; {redacted} is an SQLite file, which one node serves"
             )));
         };
-        let mut config: postgres::Config = full
-            .parse()
-            .map_err(|e| StoreError::Config(format!("invalid database URL '{redacted}': {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {redacted}: {e}")))?;
+        let mut client = crate::postgres::Postgres::connect(&full, &redacted)?;
         // A lease row locked by a writer that was paused mid-transaction stays locked until PostgreSQL ends that
         // transaction (`idle_in_transaction_session_timeout`, 2 s): never wait for it here, try again next round.
         client
-            .batch_execute(&format!(
-                "SET lock_timeout = 200; SET idle_in_transaction_session_timeout = {}",
-                crate::postgres::IDLE_IN_TRANSACTION_MS
-            ))
+            .batch_execute("SET lock_timeout = 200")
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot configure the session on {redacted}: {e}"))
             })?;

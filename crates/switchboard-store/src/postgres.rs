@@ -130,7 +130,8 @@ impl Postgres {
         Ok(postgres)
     }
 
-    fn connect(url: &str, redacted: &str) -> Result<Client, StoreError> {
+    /// A connection with the session settings every switchboard connection uses.
+    pub(crate) fn connect(url: &str, redacted: &str) -> Result<Client, StoreError> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid database URL '{redacted}': {e}")))?;

@@ -46,10 +46,7 @@ impl Node {
     }
     fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("running").id().to_string();
-        let status = Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .expect("kill");
+        let status = send_signal(signal, &pid);
         assert!(status.success(), "kill {signal} {pid}");
     }
 }
@@ -57,13 +54,19 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
+            send_signal("-CONT", &child.id().to_string());
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Sends a signal with the shell's built-in `kill` (no procps needed on a bare machine).
+fn send_signal(signal: &str, pid: &str) -> std::process::ExitStatus {
+    Command::new("sh")
+        .args(["-c", &format!("kill {signal} {pid}")])
+        .status()
+        .expect("sh")
 }
 
 fn free_port() -> u16 {
@@ -148,6 +151,75 @@ async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     started.elapsed()
+}
+
+/// The load clients' shared parts: the nodes (and which are up), and what they saw.
+#[derive(Clone)]
+struct Load {
+    client: reqwest::Client,
+    bases: Vec<String>,
+    ups: Vec<Arc<AtomicBool>>,
+    /// (tenant index, external id) of every task whose creation was answered 200.
+    acknowledged: Arc<Mutex<Vec<(usize, String)>>>,
+    /// Answers that were neither success nor a clear 503.
+    wrong: Arc<Mutex<Vec<String>>>,
+    /// Requests answered 503 or not answered (a dead or paused node).
+    refused: Arc<AtomicU64>,
+}
+
+impl Load {
+    /// Creates a task of tenant `tenant` through node `node` (modulo the nodes) if that node is up; returns its
+    /// id when the creation was acknowledged.
+    async fn create(
+        &self,
+        node: usize,
+        tenant: usize,
+        key: &str,
+        service: &str,
+        external: String,
+    ) -> Option<String> {
+        let node = node % self.bases.len();
+        if !self.ups[node].load(Ordering::SeqCst) {
+            return None;
+        }
+        let url = format!("{}/v1.0/tasks", self.bases[node]);
+        let body = json!({"Service": service, "ExternalTaskId": external});
+        match call(&self.client, reqwest::Method::POST, url, key, body).await {
+            Ok((200, id)) => {
+                self.acknowledged.lock().unwrap().push((tenant, external));
+                Some(id.as_str().unwrap_or_default().to_string())
+            }
+            Ok((503, _)) | Err(_) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                None
+            }
+            Ok((status, body)) => {
+                let answer = format!("create {external}: {status} {body}");
+                self.wrong.lock().unwrap().push(answer);
+                None
+            }
+        }
+    }
+
+    /// A task step (`setestablished`, `terminate`) through node `node`; it may be refused (the task is not
+    /// offered yet, or the tenant is moving), but never with an unexpected server error.
+    async fn step(&self, node: usize, key: &str, id: &str, step: &str) {
+        let url = format!(
+            "{}/v1.0/tasks/{id}/{step}",
+            self.bases[node % self.bases.len()]
+        );
+        if let Ok((status, body)) =
+            call(&self.client, reqwest::Method::POST, url, key, json!({})).await
+        {
+            if status >= 500 && status != 503 {
+                self.wrong
+                    .lock()
+                    .unwrap()
+                    .push(format!("{step}: {status} {body}"));
+            }
+        }
+    }
 }
 
 /// A CTI agent that reconnects: counts its sessions (sign-in and socket) and the calls it finished.
@@ -513,43 +585,28 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         sessions: Arc::default(),
     };
     let cti_agent = tokio::spawn(cti.clone().run());
+    let load = Load {
+        client: client.clone(),
+        bases: bases.clone(),
+        ups: ups.clone(),
+        acknowledged: acknowledged.clone(),
+        wrong: wrong.clone(),
+        refused: refused.clone(),
+    };
     let cti_calls = {
-        let (client, bases, ups) = (client.clone(), bases.clone(), ups.clone());
-        let (stop, acknowledged, wrong, refused) = (
-            stop.clone(),
-            acknowledged.clone(),
-            wrong.clone(),
-            refused.clone(),
-        );
+        let (load, stop) = (load.clone(), stop.clone());
         let (key, service) = (tenants[0].1.clone(), cti_service.clone());
         tokio::spawn(async move {
             let mut n = 0usize;
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
-                let node = n % bases.len();
-                if !ups[node].load(Ordering::SeqCst) {
-                    continue;
-                }
-                let external = format!("t0-cti-{n}");
-                match call(
-                    &client,
-                    reqwest::Method::POST,
-                    format!("{}/v1.0/tasks", bases[node]),
-                    &key,
-                    json!({"Service": service, "ExternalTaskId": external}),
-                )
-                .await
+                if load
+                    .create(n, 0, &key, &service, format!("t0-cti-{n}"))
+                    .await
+                    .is_some()
                 {
-                    Ok((200, _)) => acknowledged.lock().unwrap().push((0, external)),
-                    Ok((503, _)) | Err(_) => {
-                        refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok((status, body)) => wrong
-                        .lock()
-                        .unwrap()
-                        .push(format!("create {external}: {status} {body}")),
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
@@ -557,60 +614,23 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         .iter()
         .enumerate()
         .map(|(t, (tenant, key, service))| {
-            let (client, bases, ups) = (client.clone(), bases.clone(), ups.clone());
-            let (stop, acknowledged, wrong, refused) = (
-                stop.clone(),
-                acknowledged.clone(),
-                wrong.clone(),
-                refused.clone(),
-            );
+            let (load, stop) = (load.clone(), stop.clone());
             let (tenant, key, service) = (tenant.clone(), key.clone(), service.clone());
             tokio::spawn(async move {
                 let mut n = 0usize;
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
-                    let node = (t + n) % bases.len();
-                    if !ups[node].load(Ordering::SeqCst) {
+                    let node = t + n;
+                    let Some(id) = load
+                        .create(node, t, &key, &service, format!("{tenant}-{n}"))
+                        .await
+                    else {
                         continue;
-                    }
-                    let external = format!("{tenant}-{n}");
-                    match call(
-                        &client,
-                        reqwest::Method::POST,
-                        format!("{}/v1.0/tasks", bases[node]),
-                        &key,
-                        json!({"Service": service, "ExternalTaskId": external}),
-                    )
-                    .await
-                    {
-                        Ok((200, id)) => {
-                            acknowledged.lock().unwrap().push((t, external));
-                            if n.is_multiple_of(2) {
-                                let id = id.as_str().unwrap_or_default().to_string();
-                                for step in ["setestablished", "terminate"] {
-                                    let url = format!("{}/v1.0/tasks/{id}/{step}", bases[node]);
-                                    if let Ok((status, body)) =
-                                        call(&client, reqwest::Method::POST, url, &key, json!({}))
-                                            .await
-                                    {
-                                        if status >= 500 && status != 503 {
-                                            wrong
-                                                .lock()
-                                                .unwrap()
-                                                .push(format!("{step}: {status} {body}"));
-                                        }
-                                    }
-                                }
-                            }
+                    };
+                    if n.is_multiple_of(2) {
+                        for step in ["setestablished", "terminate"] {
+                            load.step(node, &key, &id, step).await;
                         }
-                        Ok((503, _)) | Err(_) => {
-                            refused.fetch_add(1, Ordering::Relaxed);
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        Ok((status, body)) => wrong
-                            .lock()
-                            .unwrap()
-                            .push(format!("create {external}: {status} {body}")),
                     }
                 }
             })
