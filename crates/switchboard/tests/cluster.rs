@@ -1,6 +1,6 @@
 //! Three real `switchboard serve` processes on one PostgreSQL database (docs/cluster.md): tenants spread over
-//! the nodes, any node answers for any tenant (requests forwarded, event streams streamed, CTI websockets
-//! relayed), and under load a leader is killed with SIGKILL, another is paused with SIGSTOP until its tenants
+//! the nodes, any node answers for any tenant (LUCS and Puzzel requests forwarded, event streams streamed, CTI
+//! websockets relayed), and under load a leader is killed with SIGKILL, another is paused with SIGSTOP until its tenants
 //! moved and then resumed (it must step down: its late writes are refused by the lease epoch), and the killed node
 //! comes back and takes its share. A CTI agent stays on throughout: its socket closes when its tenant moves, it
 //! signs in again through any node and carries on answering calls. Then every acknowledged task is there, every
@@ -679,6 +679,49 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
             Ok(true),
             "events streamed through a follower: {text}"
         );
+    }
+    // Puzzel e-task requests of t1 through a node that does not lead it (bearer key, tenant in the path).
+    {
+        let (_, key, _) = &tenants[1];
+        let leader = leaders(&db)["t1"].clone().expect("t1 led");
+        let via = nodes
+            .iter()
+            .find(|n| n.id() != leader)
+            .expect("a follower")
+            .base();
+        let (status, body) = settled_call(
+            &client,
+            reqwest::Method::POST,
+            format!("{via}/v2.0/accesspoints"),
+            key,
+            json!({"Name": "care@t1", "Service": "sip:cluster@t1"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let data =
+            json!({"From": "jane@customer.com", "To": "care@t1", "Subject": "Invoice"}).to_string();
+        let answer: Value = client
+            .post(format!("{via}/t1/requests"))
+            .bearer_auth(key)
+            .json(&json!({"data": data, "type": "mail", "version": "1.0"}))
+            .send()
+            .await
+            .expect("RequestAdd")
+            .json()
+            .await
+            .expect("envelope");
+        assert_eq!(answer["code"], 0, "{answer}");
+        let id = answer["id"].as_str().expect("request id").to_string();
+        let answer: Value = client
+            .get(format!("{via}/t1/requests/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("RequestGet")
+            .json()
+            .await
+            .expect("envelope");
+        assert_eq!(answer["code"], 0, "{answer}");
     }
     wait_for(Duration::from_secs(20), "the CTI agent takes calls", || {
         cti.calls.load(Ordering::SeqCst) > 0
