@@ -11,6 +11,7 @@ pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_config_entries.sql"),
     include_str!("../migrations/sqlite/0004_history_kind.sql"),
     include_str!("../migrations/sqlite/0005_cluster.sql"),
+    include_str!("../migrations/sqlite/0006_packed_snapshots.sql"),
 ];
 
 /// Schema migrations for PostgreSQL, in order.
@@ -20,6 +21,7 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_config_entries.sql"),
     include_str!("../migrations/postgres/0004_history_kind.sql"),
     include_str!("../migrations/postgres/0005_cluster.sql"),
+    include_str!("../migrations/postgres/0006_packed_snapshots.sql"),
 ];
 
 /// The newest schema version this build knows: one version per migration.
@@ -31,7 +33,7 @@ const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len());
 /// A tenant's stored log in row form.
 pub(crate) struct RawRecovered {
     /// (command_seq, body) of the latest snapshot.
-    pub snapshot: Option<(i64, String)>,
+    pub snapshot: Option<(i64, crate::codec::SnapshotBody)>,
     /// (seq, at, body) of the commands after it.
     pub commands: Vec<(i64, i64, String)>,
     /// Highest stored event sequence (0 if none).
@@ -47,7 +49,10 @@ pub(crate) trait Backend: Send {
     /// result is left empty: snapshots are read with `load_snapshot`, possibly on another connection.
     fn load(&mut self, tenant: &str, after: i64) -> Result<RawRecovered, StoreError>;
     /// The latest snapshot of a tenant: (command_seq, body).
-    fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError>;
+    fn load_snapshot(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Option<(i64, crate::codec::SnapshotBody)>, StoreError>;
     /// Replaces the tenant's snapshot; with a lease, only while the lease is still held (else `Fenced`).
     fn write_snapshot(
         &mut self,

@@ -34,20 +34,46 @@ pub(crate) struct HistoryRow {
     pub body: String,
 }
 
-/// A snapshot row.
+/// A snapshot row: `packed` is an LZ4 frame of the snapshot's JSON.
 pub(crate) struct SnapshotRow {
     pub command_seq: i64,
     pub event_seq: i64,
-    pub body: String,
+    pub packed: Vec<u8>,
 }
 
+/// A stored snapshot body as read back: packed (schema 6 on), or the plain JSON that earlier versions wrote.
+pub(crate) enum SnapshotBody {
+    Json(String),
+    Packed(Vec<u8>),
+}
+
+impl SnapshotBody {
+    /// Reads the `body` and `packed` columns of a snapshot row.
+    pub(crate) fn from_columns(body: String, packed: Option<Vec<u8>>) -> SnapshotBody {
+        match packed {
+            Some(packed) => SnapshotBody::Packed(packed),
+            None => SnapshotBody::Json(body),
+        }
+    }
+}
+
+/// Encodes a snapshot: JSON (tolerant of fields added later, like every stored body) streamed through an LZ4
+/// frame with a content checksum. A 10,100-agent tenant's 10 MB of JSON packs to a fraction of that, which is
+/// what has to be written and synced (BENCHMARKS.md, CTI websocket).
 pub(crate) fn encode_snapshot(
     record: &crate::records::SnapshotRecord,
 ) -> Result<SnapshotRow, StoreError> {
+    let frame = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+    let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(frame, Vec::new());
+    serde_json::to_writer(&mut encoder, &record.snapshot)
+        .map_err(|error| StoreError::Corrupt(format!("cannot encode a snapshot: {error}")))?;
+    let packed = encoder
+        .finish()
+        .map_err(|error| StoreError::Corrupt(format!("cannot pack a snapshot: {error}")))?;
     Ok(SnapshotRow {
         command_seq: record.command_seq as i64,
         event_seq: record.snapshot.event_seq as i64,
-        body: to_json(&record.snapshot)?,
+        packed,
     })
 }
 
@@ -141,8 +167,20 @@ pub(crate) fn decode_event(body: &str) -> Result<Event, StoreError> {
     serde_json::from_str(body).map_err(|error| StoreError::Corrupt(format!("event: {error}")))
 }
 
-pub(crate) fn decode_snapshot(body: &str) -> Result<Snapshot, StoreError> {
-    serde_json::from_str(body).map_err(|error| StoreError::Corrupt(format!("snapshot: {error}")))
+pub(crate) fn decode_snapshot(body: &SnapshotBody) -> Result<Snapshot, StoreError> {
+    let corrupt = |error: &dyn std::fmt::Display| StoreError::Corrupt(format!("snapshot: {error}"));
+    match body {
+        SnapshotBody::Json(json) => serde_json::from_str(json).map_err(|e| corrupt(&e)),
+        SnapshotBody::Packed(packed) => {
+            let mut json = Vec::with_capacity(packed.len().saturating_mul(6));
+            std::io::Read::read_to_end(
+                &mut lz4_flex::frame::FrameDecoder::new(packed.as_slice()),
+                &mut json,
+            )
+            .map_err(|e| corrupt(&e))?;
+            serde_json::from_slice(&json).map_err(|e| corrupt(&e))
+        }
+    }
 }
 
 pub(crate) fn decode_history(body: &str) -> Result<TaskInfo, StoreError> {

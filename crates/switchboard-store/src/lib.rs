@@ -134,7 +134,7 @@ fn run_snapshotter(
                 .store(micros(storing.elapsed()), Ordering::Relaxed);
             stats
                 .last_snapshot_bytes
-                .store(row.body.len() as u64, Ordering::Relaxed);
+                .store(row.packed.len() as u64, Ordering::Relaxed);
             stats.snapshots.fetch_add(1, Ordering::Relaxed);
             let _ = writer.send(Request::Trim {
                 tenant: job.tenant.clone(),

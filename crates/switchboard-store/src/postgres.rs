@@ -387,16 +387,24 @@ impl Backend for Postgres {
         })
     }
 
-    fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+    fn load_snapshot(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Option<(i64, crate::codec::SnapshotBody)>, StoreError> {
         let url = self.redacted.clone();
         Ok(self
             .client()?
             .query_opt(
-                "SELECT command_seq, body FROM snapshots WHERE tenant = $1",
+                "SELECT command_seq, body, packed FROM snapshots WHERE tenant = $1",
                 &[&tenant],
             )
             .map_err(|e| map_error(&url, "read the snapshot", e))?
-            .map(|row| (row.get(0), row.get(1))))
+            .map(|row| {
+                (
+                    row.get(0),
+                    crate::codec::SnapshotBody::from_columns(row.get(1), row.get(2)),
+                )
+            }))
     }
 
     fn write_snapshot(
@@ -428,10 +436,11 @@ impl Backend for Postgres {
             }
         }
         tx.execute(
-            "INSERT INTO snapshots (tenant, command_seq, event_seq, body) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO snapshots (tenant, command_seq, event_seq, body, packed) \
+             VALUES ($1, $2, $3, '', $4) \
              ON CONFLICT (tenant) DO UPDATE SET command_seq = EXCLUDED.command_seq, \
-               event_seq = EXCLUDED.event_seq, body = EXCLUDED.body",
-            &[&tenant, &row.command_seq, &row.event_seq, &row.body],
+               event_seq = EXCLUDED.event_seq, body = EXCLUDED.body, packed = EXCLUDED.packed",
+            &[&tenant, &row.command_seq, &row.event_seq, &row.packed],
         )
         .map_err(err("store a snapshot"))?;
         tx.commit().map_err(err("commit a snapshot"))?;

@@ -250,11 +250,19 @@ impl Backend for Sqlite {
         })
     }
 
-    fn load_snapshot(&mut self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+    fn load_snapshot(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Option<(i64, crate::codec::SnapshotBody)>, StoreError> {
         match self.conn.query_row(
-            "SELECT command_seq, body FROM snapshots WHERE tenant = ?1",
+            "SELECT command_seq, body, packed FROM snapshots WHERE tenant = ?1",
             [tenant],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    crate::codec::SnapshotBody::from_columns(row.get(1)?, row.get(2)?),
+                ))
+            },
         ) {
             Ok(found) => Ok(Some(found)),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
@@ -273,8 +281,9 @@ impl Backend for Sqlite {
         }
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO snapshots (tenant, command_seq, event_seq, body) VALUES (?1, ?2, ?3, ?4)",
-                params![tenant, row.command_seq, row.event_seq, row.body],
+                "INSERT OR REPLACE INTO snapshots (tenant, command_seq, event_seq, body, packed) \
+                 VALUES (?1, ?2, ?3, '', ?4)",
+                params![tenant, row.command_seq, row.event_seq, row.packed],
             )
             .map_err(|e| map_error(&self.url, "store a snapshot", e))?;
         Ok(())

@@ -483,10 +483,16 @@ fn an_older_schema_is_upgraded_in_place() {
             };
             run(&mut journal, &store, now, terminate).expect("terminate");
         }
-        // Make it look like version 1: no API key table, no history kinds, no record of migrations 2 and on.
+        // Make it look like version 1: no API key table, no history kinds, snapshots as plain JSON (the tenant's
+        // only snapshot is the empty engine it started from), no record of migrations 2 and on.
+        let first = serde_json::to_string(&Engine::new(EngineConfig::default()).snapshot())
+            .expect("json")
+            .replace('\'', "''");
+        db.execute(&format!("UPDATE snapshots SET body = '{first}'"));
         db.execute(
             "DROP TABLE api_keys; DROP TABLE config_entries; DROP INDEX task_history_kind; \
-             ALTER TABLE task_history DROP COLUMN kind; DELETE FROM schema_version WHERE version >= 2;",
+             ALTER TABLE task_history DROP COLUMN kind; ALTER TABLE snapshots DROP COLUMN packed; \
+             DELETE FROM schema_version WHERE version >= 2;",
         );
         if let TestDb::Postgres { .. } = db {
             db.execute("DROP TABLE tenant_leases; DROP TABLE cluster_nodes;");
@@ -506,6 +512,91 @@ fn an_older_schema_is_upgraded_in_place() {
         assert_eq!(callbacks.len(), 1, "{}", db.name());
         let journal = Journal::open(&store, "acme", options(1_000_000)).expect("data kept");
         assert_eq!(journal.engine().agents().len(), 1, "{}", db.name());
+    }
+}
+
+/// Snapshots are stored packed (an LZ4 frame of their JSON, body left empty); a snapshot stored as plain JSON by
+/// schema 5 and before still restores the exact state; a damaged packed snapshot is refused as corrupt.
+#[test]
+fn snapshots_are_stored_packed_and_older_plain_ones_still_load() {
+    for db in backends() {
+        let before = {
+            let store = Store::open(db.url()).expect("open");
+            let mut journal = Journal::open(&store, "acme", options(1_000_000)).expect("journal");
+            setup(&mut journal, &store, 3);
+            for n in 0..5u128 {
+                let spec = TaskSpec::new(TaskId(id(60_000 + n)), service_id());
+                run(
+                    &mut journal,
+                    &store,
+                    Time::from_secs(4_000),
+                    Command::CreateTask(spec),
+                )
+                .expect("create");
+            }
+            journal.snapshot(&store).wait_blocking().expect("snapshot");
+            journal.engine().snapshot()
+        };
+        assert_eq!(
+            db.query_int_on_snapshots(
+                "SELECT COUNT(*) FROM snapshots WHERE tenant = 'acme' AND body = '' AND packed IS NOT NULL"
+            ),
+            1,
+            "{}: the snapshot is not stored packed",
+            db.name()
+        );
+        let packed_bytes = db.query_int_on_snapshots(
+            "SELECT CAST(LENGTH(packed) AS BIGINT) FROM snapshots WHERE tenant = 'acme'",
+        );
+        let json = serde_json::to_string(&before).expect("json");
+        assert!(
+            (packed_bytes as usize) < json.len() / 2,
+            "{}: packed {packed_bytes} bytes of {} bytes of JSON",
+            db.name(),
+            json.len()
+        );
+        {
+            let store = Store::open(db.url()).expect("reopen");
+            let journal = Journal::open(&store, "acme", options(1_000_000)).expect("packed");
+            assert_eq!(journal.engine().snapshot(), before, "{}: packed", db.name());
+        }
+        // As schema 5 stored it: the JSON in `body`, nothing packed.
+        db.execute_on_snapshots(&format!(
+            "UPDATE snapshots SET body = '{}', packed = NULL WHERE tenant = 'acme'",
+            json.replace('\'', "''")
+        ));
+        {
+            let store = Store::open(db.url()).expect("reopen");
+            let journal = Journal::open(&store, "acme", options(1_000_000)).expect("plain JSON");
+            assert_eq!(journal.engine().snapshot(), before, "{}: plain", db.name());
+            // The next snapshot is packed again.
+            let mut journal = journal;
+            journal.snapshot(&store).wait_blocking().expect("snapshot");
+        }
+        assert_eq!(
+            db.query_int_on_snapshots(
+                "SELECT COUNT(*) FROM snapshots WHERE tenant = 'acme' AND body = '' AND packed IS NOT NULL"
+            ),
+            1,
+            "{}: not packed again",
+            db.name()
+        );
+        // Cut short: the frame ends early and the tenant does not open on a wrong state.
+        let cut = match db {
+            TestDb::Sqlite { .. } => "substr(packed, 1, 40)",
+            TestDb::Postgres { .. } => "substring(packed from 1 for 40)",
+        };
+        db.execute_on_snapshots(&format!(
+            "UPDATE snapshots SET packed = {cut} WHERE tenant = 'acme'"
+        ));
+        let store = Store::open(db.url()).expect("reopen");
+        match Journal::open(&store, "acme", options(1_000_000)) {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains("snapshot"), "{}: {message}", db.name())
+            }
+            Err(other) => panic!("{}: {other}", db.name()),
+            Ok(_) => panic!("{}: a damaged snapshot was restored", db.name()),
+        }
     }
 }
 

@@ -81,10 +81,31 @@ impl TestDb {
 
     /// The single integer a query answers.
     pub fn query_int(&self, sql: &str) -> i64 {
+        self.query_int_in("", sql)
+    }
+
+    /// Runs SQL directly against this database (to inject faults or inspect tables).
+    pub fn execute(&self, sql: &str) {
+        self.execute_in("", sql)
+    }
+
+    /// `query_int` on the database that holds the snapshots: on SQLite the sibling file `PATH-snapshots`.
+    pub fn query_int_on_snapshots(&self, sql: &str) -> i64 {
+        self.query_int_in("-snapshots", sql)
+    }
+
+    /// `execute` on the database that holds the snapshots.
+    pub fn execute_on_snapshots(&self, sql: &str) {
+        self.execute_in("-snapshots", sql)
+    }
+
+    /// `suffix` names the SQLite file beside the main one (empty: the main file); PostgreSQL has one database.
+    fn query_int_in(&self, suffix: &str, sql: &str) -> i64 {
         match self {
             TestDb::Sqlite { url, .. } => {
                 let path = url.strip_prefix("sqlite://").expect("sqlite url");
-                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                let conn =
+                    rusqlite::Connection::open(format!("{path}{suffix}")).expect("open sqlite");
                 conn.query_row(sql, [], |row| row.get(0)).expect("query")
             }
             TestDb::Postgres { url, .. } => {
@@ -94,12 +115,12 @@ impl TestDb {
         }
     }
 
-    /// Runs SQL directly against this database (to inject faults or inspect tables).
-    pub fn execute(&self, sql: &str) {
+    fn execute_in(&self, suffix: &str, sql: &str) {
         match self {
             TestDb::Sqlite { url, .. } => {
                 let path = url.strip_prefix("sqlite://").expect("sqlite url");
-                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                let conn =
+                    rusqlite::Connection::open(format!("{path}{suffix}")).expect("open sqlite");
                 conn.execute_batch(sql).expect("execute sql");
             }
             TestDb::Postgres { url, .. } => {
