@@ -347,12 +347,29 @@ impl Session {
             "RightProfile",
             json!({"profile": self.user.profile.xuc_name(), "rights": rights}),
         );
-        // The agent's own state, so that a desktop can draw itself at once.
-        if let Some(body) = self.read(|engine| {
-            engine
-                .agent_info(self.user.agent)
-                .map(|info| messages::agent_state(engine, &info, self.now()))
-        }) {
+        // An offer still ringing for the agent (a desktop that reconnected within the logout grace): its `Sheet`
+        // again, as when it was offered, so the desktop can show it and answer it. Then the agent's own state, so
+        // that a desktop can draw itself at once.
+        let now = self.now();
+        let (sheets, state) = self.read(|engine| {
+            let Some(info) = engine.agent_info(self.user.agent) else {
+                return (Vec::new(), None);
+            };
+            let sheets: Vec<Value> = info
+                .tasks
+                .iter()
+                .filter_map(|task| engine.task_info(*task))
+                .filter(|task| {
+                    task.status == TaskStatus::Offered && task.agent == Some(self.user.agent)
+                })
+                .map(|task| messages::sheet(engine, &task, now))
+                .collect();
+            (sheets, Some(messages::agent_state(engine, &info, now)))
+        });
+        for sheet in sheets {
+            self.send_message("Sheet", sheet);
+        }
+        if let Some(body) = state {
             self.send_message("AgentStateEvent", body);
         }
     }

@@ -120,6 +120,15 @@ impl Cti {
         }
     }
 
+    /// The bodies (`ctiMessage`) of the messages of this type received so far.
+    pub(crate) fn received(&self, msg_type: &str) -> Vec<Value> {
+        self.seen
+            .iter()
+            .filter(|m| m["msgType"] == msg_type)
+            .map(|m| m["ctiMessage"].clone())
+            .collect()
+    }
+
     /// Everything received until the answer to a ping: events durable before the ping come before its answer.
     pub(crate) async fn drain(&mut self) -> Vec<Value> {
         self.send(json!({"claz": "ping"})).await;
@@ -269,6 +278,60 @@ async fn sign_in_and_tokens() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get(&format!("/v2.0/users/{id}/cti")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A desktop that reconnects within the grace period while an offer rings gets the offer's `Sheet` again (then
+/// its AgentRinging state) and can answer it; an offer it already answered is not sent again.
+#[tokio::test]
+async fn a_desktop_that_reconnects_while_ringing_gets_the_offer_again() {
+    let app = TestApp::start().await;
+    let service = app.business_service().await;
+    cti_user(&app, "anna", &service, "1001", json!({})).await;
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    anna.command("agentLogin", json!({})).await;
+    anna.until("AgentStateEvent", Some("AgentReady")).await;
+    let (_, task) = app
+        .post(
+            "/v1.0/tasks",
+            json!({"Service": service, "Caller": "+41", "Type": "IncomingCall",
+                   "ContextParameters": [{"Name": "Order", "Value": "42"}]}),
+        )
+        .await;
+    let task = task.as_str().unwrap().to_string();
+    let first = anna.until("Sheet", None).await;
+    drop(anna);
+
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    let greeting = anna.until("AgentStateEvent", None).await;
+    assert_eq!(greeting["name"], "AgentRinging", "{greeting}");
+    // Compare what the desktop shows (the RONA countdown differs between the two).
+    let shown = |sheet: &Value| {
+        let mut info = sheet["payload"]["profile"]["user"]["sheetInfo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["name"] == "taskId" || f["name"] == "Order" || f["name"] == "customer")
+            .cloned()
+            .collect::<Vec<_>>();
+        info.sort_by_key(|f| f["name"].as_str().unwrap_or_default().to_string());
+        info
+    };
+    let again = anna.received("Sheet");
+    assert_eq!(again.len(), 1, "one Sheet before the state: {again:?}");
+    assert_eq!(shown(&again[0]).len(), 3, "{again:?}");
+    assert_eq!(shown(&again[0]), shown(&first));
+    assert!(shown(&again[0]).iter().any(|f| f["value"] == task.as_str()));
+    anna.command("answer", json!({})).await;
+    anna.until("AgentStateEvent", Some("AgentOnCall")).await;
+    let (_, state) = app.get(&format!("/v1.0/tasks/{task}")).await;
+    assert_eq!(state["State"], "Established", "{state}");
+
+    // On a call: reconnecting shows the call state and no offer.
+    drop(anna);
+    let mut anna = Cti::connect(&app, "anna", "secret-password").await;
+    let greeting = anna.until("AgentStateEvent", None).await;
+    assert_eq!(greeting["name"], "AgentOnCall", "{greeting}");
+    assert!(anna.received("Sheet").is_empty());
 }
 
 /// Login, ready, offered (Sheet with the task's context), answer, end, wrap-up, ready, pause with a reason,
