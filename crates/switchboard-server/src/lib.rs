@@ -28,7 +28,7 @@ pub mod xuc;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -89,7 +89,28 @@ pub struct TenantHandle {
     closed: AtomicBool,
     /// Set once its timer loop and webhook deliveries are started.
     working: AtomicBool,
+    /// The event sequence of the statistics checkpoint last stored (0: none yet).
+    checkpointed: AtomicU64,
+    /// How its statistics of the day were recovered when it opened.
+    statistics_recovery: StatisticsRecovery,
 }
+
+/// How a tenant's statistics of the day were recovered when it opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatisticsRecovery {
+    /// From a stored checkpoint (else from the day's first event).
+    pub from_checkpoint: bool,
+    /// Stored events read.
+    pub events_read: u64,
+}
+
+/// The configuration-entry kind and id of the statistics checkpoints.
+const STATISTICS_KIND: &str = "statistics";
+const STATISTICS_ID: &str = "day";
+
+/// How often the statistics of every tenant are checkpointed, so that a restart reads at most this much of the
+/// day's events (besides a checkpoint at every graceful stop and hand-over).
+const STATISTICS_CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
 impl TenantHandle {
     /// The tenant's name.
@@ -100,6 +121,11 @@ impl TenantHandle {
     /// The tenant's live event fan-out.
     pub fn hub(&self) -> &Arc<hub::Hub> {
         &self.hub
+    }
+
+    /// How its statistics of the day were recovered when it opened.
+    pub fn statistics_recovery(&self) -> StatisticsRecovery {
+        self.statistics_recovery
     }
 }
 
@@ -375,7 +401,20 @@ impl AppState {
         // Sessions did not survive the restart: CTI agents are logged out, ringing offers go back to the queue.
         let execution = journal.execute(self.store(), self.now(), Command::RecoverSessions)?;
         execution.durable.wait_blocking()?;
-        let statistics = self.recover_statistics(name, journal.engine())?;
+        let started = std::time::Instant::now();
+        let (statistics, statistics_recovery) = self.recover_statistics(name, journal.engine())?;
+        tracing::info!(
+            tenant = name,
+            events_read = statistics_recovery.events_read,
+            from_checkpoint = statistics_recovery.from_checkpoint,
+            millis = started.elapsed().as_millis() as u64,
+            "recovered the statistics of the day"
+        );
+        let checkpointed = if statistics_recovery.from_checkpoint {
+            statistics.seq()
+        } else {
+            0
+        };
         let handle = Arc::new(TenantHandle {
             name: name.to_string(),
             journal: Mutex::new(journal),
@@ -384,35 +423,75 @@ impl AppState {
             cti_counters: Mutex::new(None),
             closed: AtomicBool::new(false),
             working: AtomicBool::new(false),
+            checkpointed: AtomicU64::new(checkpointed),
+            statistics_recovery,
         });
         tenants.insert(name.to_string(), handle.clone());
         Ok(handle)
     }
 
-    /// The day's statistics of a tenant being opened, from its stored events since midnight UTC (found by
-    /// bisecting the sequence numbers: event times grow with them).
+    /// The day's statistics of a tenant being opened: its stored checkpoint of today and the events after it, or
+    /// else its stored events since midnight UTC (found by bisecting the sequence numbers: event times grow with
+    /// them). Without checkpoints, a restart after a busy day would read every event of the day.
     fn recover_statistics(
         &self,
         name: &str,
         engine: &Engine,
-    ) -> Result<stats::Statistics, StoreError> {
+    ) -> Result<(stats::Statistics, StatisticsRecovery), StoreError> {
         let now = self.now();
         let midnight = stats::Statistics::midnight(now);
         let store = self.store();
-        let low = events::position_before(store, name, engine.last_event_seq(), midnight)?;
-        let mut statistics = stats::Statistics::begin(now);
-        let mut after = low;
+        let checkpoint = store
+            .list_entries(name, STATISTICS_KIND)?
+            .into_iter()
+            .find(|(id, _)| id == STATISTICS_ID)
+            .and_then(|(_, body)| {
+                stats::Statistics::from_checkpoint(&body, now, engine.last_event_seq())
+            });
+        let from_checkpoint = checkpoint.is_some();
+        let (mut statistics, mut after) = match checkpoint {
+            Some(statistics) => {
+                let after = statistics.seq();
+                (statistics, after)
+            }
+            None => (
+                stats::Statistics::begin(now),
+                events::position_before(store, name, engine.last_event_seq(), midnight)?,
+            ),
+        };
+        let mut events_read = 0;
         loop {
             let page = store.events_after(name, after, 10_000)?;
             let Some(last) = page.last() else {
                 break;
             };
             after = last.seq;
+            events_read += page.len() as u64;
             for event in page.iter().filter(|e| e.at >= midnight) {
                 statistics.observe(event);
             }
         }
-        Ok(statistics.settle(engine, now))
+        let recovery = StatisticsRecovery {
+            from_checkpoint,
+            events_read,
+        };
+        Ok((statistics.settle(engine, now), recovery))
+    }
+
+    /// Stores a checkpoint of the tenant's statistics of the day if events came since the last one (blocking):
+    /// a restart then reads only the events after it. True if one was stored.
+    pub fn checkpoint_statistics(&self, tenant: &TenantHandle) -> Result<bool, StoreError> {
+        let statistics = tenant.hub.statistics(|statistics| statistics.clone());
+        if statistics.seq() == tenant.checkpointed.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let body = statistics.checkpoint();
+        self.store()
+            .put_entry(&tenant.name, STATISTICS_KIND, STATISTICS_ID, &body)?;
+        tenant
+            .checkpointed
+            .store(statistics.seq(), Ordering::SeqCst);
+        Ok(true)
     }
 
     /// The tenant's handle, opening (recovering) it on first use, for example when a key was created for a new
@@ -490,6 +569,9 @@ impl AppState {
         if let Some(pending) = pending {
             if let Err(error) = pending.wait_blocking() {
                 tracing::warn!(tenant = name, error = %error, "no final snapshot before the hand-over");
+            }
+            if let Err(error) = self.checkpoint_statistics(&handle) {
+                tracing::warn!(tenant = name, error = %error, "no statistics checkpoint before the hand-over");
             }
         }
     }
@@ -627,6 +709,8 @@ impl AppState {
         if let Some(cluster) = &self.inner.cluster {
             timers.push(tokio::spawn(cluster::run(self.clone(), cluster.clone())));
         }
+        let shutdown = self.inner.shutdown.subscribe();
+        timers.push(tokio::spawn(statistics_loop(self.clone(), shutdown)));
     }
 
     /// Stops the timer loops, writes a snapshot of every tenant so the next start replays nothing, and closes
@@ -654,9 +738,37 @@ impl AppState {
             if let Err(error) = pending.wait().await {
                 tracing::error!(tenant = %tenant.name, error = %error, "could not write the shutdown snapshot");
             }
+            let state = self.clone();
+            let checkpoint =
+                tokio::task::spawn_blocking(move || state.checkpoint_statistics(&tenant)).await;
+            if let Ok(Err(error)) = checkpoint {
+                tracing::warn!(error = %error, "could not write the shutdown statistics checkpoint");
+            }
         }
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+/// Every `STATISTICS_CHECKPOINT_EVERY`, checkpoints the statistics of every tenant led here that had events.
+async fn statistics_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(STATISTICS_CHECKPOINT_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+        for tenant in state.tenant_handles() {
+            if tenant.closed.load(Ordering::SeqCst) {
+                continue;
+            }
+            let worker = state.clone();
+            let name = tenant.name.clone();
+            let result =
+                tokio::task::spawn_blocking(move || worker.checkpoint_statistics(&tenant)).await;
+            if let Ok(Err(error)) = result {
+                tracing::warn!(tenant = %name, error = %error, "statistics checkpoint failed; retrying later");
+            }
+        }
     }
 }
 

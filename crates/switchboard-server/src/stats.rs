@@ -19,12 +19,16 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use switchboard_core::{
     AgentId, AgentState, Engine, Event, EventKind, QueueReason, ServiceId, TaskId,
     TerminationReason, Time,
 };
 
 const DAY_MICROS: i64 = 86_400_000_000;
+/// The format of stored checkpoints; one of another version is not read (the day's events are read instead).
+const CHECKPOINT_VERSION: u32 = 1;
 /// The service-level threshold of the xuc counters.
 const THRESHOLD_MICROS: i64 = 15_000_000;
 
@@ -44,7 +48,7 @@ fn minute_of(time: Time) -> i64 {
 }
 
 /// One minute of one queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MinuteBucket {
     /// Minutes since the epoch.
     pub minute: i64,
@@ -105,7 +109,7 @@ pub struct HistoryPoint {
 }
 
 /// A queue's totals of the day.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueTotals {
     pub entered: u64,
     pub answered: u64,
@@ -153,7 +157,7 @@ impl QueueTotals {
 }
 
 /// An agent's day.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentTotals {
     /// The state the agent is in and since when (`None` before its first known state of the day).
     current: Option<(AgentState, Time)>,
@@ -189,9 +193,11 @@ impl AgentTotals {
 }
 
 /// One tenant's statistics of the current day.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statistics {
     day: i64,
+    /// The sequence number of the last event observed.
+    seq: u64,
     queues: HashMap<ServiceId, QueueTotals>,
     agents: HashMap<AgentId, AgentTotals>,
     /// Tasks in a queue and not answered yet: service and when they entered.
@@ -248,8 +254,44 @@ impl Statistics {
         stats
     }
 
+    /// The sequence number of the last event taken into account.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// A checkpoint of these statistics (JSON), stored so that a restart reads only the events after it.
+    pub fn checkpoint(&self) -> String {
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            version: u32,
+            statistics: &'a Statistics,
+        }
+        serde_json::to_string(&Stored {
+            version: CHECKPOINT_VERSION,
+            statistics: self,
+        })
+        .unwrap_or_default()
+    }
+
+    /// The statistics of a checkpoint, if it is of `now`'s day and of events the tenant has (at most
+    /// `last_event_seq`): a checkpoint of another day, of another version, unreadable, or ahead of the stored
+    /// events (a database restored from an older backup) is not used, and the day's events are read instead.
+    pub fn from_checkpoint(text: &str, now: Time, last_event_seq: u64) -> Option<Statistics> {
+        #[derive(Deserialize)]
+        struct Stored {
+            version: u32,
+            statistics: Statistics,
+        }
+        let stored: Stored = serde_json::from_str(text).ok()?;
+        (stored.version == CHECKPOINT_VERSION
+            && stored.statistics.day == day_of(now)
+            && stored.statistics.seq <= last_event_seq)
+            .then_some(stored.statistics)
+    }
+
     /// Takes one event into account (events come in sequence order).
     pub fn observe(&mut self, event: &Event) {
+        self.seq = self.seq.max(event.seq);
         let day = day_of(event.at);
         if day > self.day {
             self.start_day(day);
@@ -574,8 +616,80 @@ mod tests {
         assert_eq!(stats.recent_window(service, at(720)).answered, 2);
     }
 
+    /// A checkpoint taken after any event, read back and fed the events after it, gives exactly the statistics
+    /// of feeding them all; a checkpoint of another day, ahead of the stored events or unreadable is not used.
+    #[test]
+    fn a_checkpoint_plus_the_later_events_equals_all_the_events() {
+        let events = day_of_events();
+        let mut all = Statistics::begin(at(0));
+        for e in &events {
+            all.observe(e);
+        }
+        for k in 0..=events.len() {
+            let mut first = Statistics::begin(at(0));
+            for e in &events[..k] {
+                first.observe(e);
+            }
+            let text = first.checkpoint();
+            let mut resumed =
+                Statistics::from_checkpoint(&text, at(400), events.len() as u64).expect("usable");
+            assert_eq!(resumed.seq(), k as u64);
+            for e in &events[k..] {
+                resumed.observe(e);
+            }
+            assert_eq!(resumed, all, "checkpoint after {k} events");
+        }
+        let text = all.checkpoint();
+        assert!(
+            Statistics::from_checkpoint(&text, at(86_400 + 5), 100).is_none(),
+            "next day"
+        );
+        assert!(
+            Statistics::from_checkpoint(&text, at(400), 10).is_none(),
+            "ahead of the log"
+        );
+        assert!(Statistics::from_checkpoint("{}", at(400), 100).is_none());
+        assert!(
+            Statistics::from_checkpoint(
+                &text.replace("\"version\":1", "\"version\":2"),
+                at(400),
+                100
+            )
+            .is_none(),
+            "another version"
+        );
+    }
+
     #[test]
     fn answered_and_abandoned_tasks_and_agent_times_add_up() {
+        let service = ServiceId(Uuid::from_u128(1));
+        let agent = AgentId(Uuid::from_u128(2));
+        let events = day_of_events();
+        let mut stats = Statistics::default();
+        for e in &events {
+            stats.observe(e);
+        }
+        let totals = stats.queue(service, at(400));
+        assert_eq!(totals.entered, 4);
+        assert_eq!(totals.answered, 2);
+        assert_eq!(totals.answered_within_threshold, 1);
+        assert_eq!(totals.abandoned, 2);
+        assert_eq!(totals.abandoned_after_threshold, 1);
+        let counters: HashMap<_, _> = totals.counters().into_iter().collect();
+        assert_eq!(counters["PercentageAnsweredBefore15"], 25.0);
+        assert_eq!(counters["PercentageAbandonnedAfter15"], 25.0);
+        assert_eq!(counters["EWT"], 40); // (10 + 70) / 2
+                                         // Ready 100..120, paused 300..400 (now).
+        assert_eq!(stats.agent(agent, at(400)).seconds(at(400)), (20, 100, 0));
+        // The next day starts from zero, the agent still paused since midnight.
+        let tomorrow = at(86_400 + 60);
+        assert_eq!(stats.queue(service, tomorrow), QueueTotals::default());
+        assert_eq!(stats.agent(agent, tomorrow).seconds(tomorrow), (0, 60, 0));
+    }
+
+    /// Eleven events of one queue and one agent: answers within and after 15 s, a cancel, a polling timeout,
+    /// ready, on call and paused.
+    fn day_of_events() -> Vec<Event> {
         let service = ServiceId(Uuid::from_u128(1));
         let agent = AgentId(Uuid::from_u128(2));
         let task = |n: u128| TaskId(Uuid::from_u128(100 + n));
@@ -596,8 +710,7 @@ mod tests {
             agent: None,
             record: Box::new(record(task(n), service)),
         };
-        let mut stats = Statistics::default();
-        let events = vec![
+        vec![
             event(1, 100, status(AgentState::Ready)),
             event(2, 110, queued(1)),
             event(
@@ -623,25 +736,6 @@ mod tests {
             event(9, 220, queued(4)),
             event(10, 300, terminated(4, TerminationReason::PollingTimeout)),
             event(11, 300, status(AgentState::OnPause)),
-        ];
-        for e in &events {
-            stats.observe(e);
-        }
-        let totals = stats.queue(service, at(400));
-        assert_eq!(totals.entered, 4);
-        assert_eq!(totals.answered, 2);
-        assert_eq!(totals.answered_within_threshold, 1);
-        assert_eq!(totals.abandoned, 2);
-        assert_eq!(totals.abandoned_after_threshold, 1);
-        let counters: HashMap<_, _> = totals.counters().into_iter().collect();
-        assert_eq!(counters["PercentageAnsweredBefore15"], 25.0);
-        assert_eq!(counters["PercentageAbandonnedAfter15"], 25.0);
-        assert_eq!(counters["EWT"], 40); // (10 + 70) / 2
-                                         // Ready 100..120, paused 300..400 (now).
-        assert_eq!(stats.agent(agent, at(400)).seconds(at(400)), (20, 100, 0));
-        // The next day starts from zero, the agent still paused since midnight.
-        let tomorrow = at(86_400 + 60);
-        assert_eq!(stats.queue(service, tomorrow), QueueTotals::default());
-        assert_eq!(stats.agent(agent, tomorrow).seconds(tomorrow), (0, 60, 0));
+        ]
     }
 }

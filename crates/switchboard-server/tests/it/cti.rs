@@ -7,6 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use switchboard_server::ServerConfig;
+use switchboard_store::Store;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::TestApp;
@@ -1156,6 +1157,27 @@ async fn statistics_of_the_day() {
     anna.until("AgentStateEvent", Some("AgentRinging")).await;
     anna.command("answer", json!({})).await;
     anna.until("AgentStateEvent", Some("AgentOnCall")).await;
+    // A checkpoint of the statistics now (the server takes one a minute), kept to be restored below.
+    let early = {
+        let state = app.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let tenant = tokio::runtime::Handle::current()
+                .block_on(state.tenant("default"))
+                .expect("tenant");
+            assert!(state.checkpoint_statistics(&tenant).expect("checkpoint"));
+            assert!(
+                !state.checkpoint_statistics(&tenant).expect("again"),
+                "nothing new"
+            );
+            state
+                .store()
+                .list_entries("default", "statistics")
+                .expect("entries")
+        })
+        .await
+        .expect("join")
+    };
+    assert_eq!(early.len(), 1, "{early:?}");
     let (_, abandoned) = app
         .post(
             "/v1.0/tasks",
@@ -1216,18 +1238,60 @@ async fn statistics_of_the_day() {
         "{stats}"
     );
 
-    // A restart recovers the day's totals from the stored events.
+    // A restart recovers the day's totals: from the checkpoint written at the stop (then only the events of the
+    // restart itself are read); from the earlier checkpoint and the events after it, as after a crash; and with
+    // no checkpoint, from all the stored events of the day.
     drop(root);
     drop(anna);
-    let (_dir, db_url, clock) = app.stop().await;
-    let app = TestApp::start_on(&db_url, clock).await;
-    let mut root = Cti::connect(&app, "root", "secret-password").await;
-    root.command("getQueueStatistics", json!({"queueId": queue_id}))
-        .await;
-    let again = counters(&root.until("QueueStatistics", None).await);
-    for (name, value) in &expected {
-        assert_eq!(&again[*name], value, "{name} after a restart: {again:?}");
+    let (dir, db_url, clock) = app.stop().await;
+    let mut reads = Vec::new();
+    for case in ["stop", "early", "none"] {
+        let url = db_url.clone();
+        let early = early.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = Store::open(&url).expect("open");
+            match case {
+                "early" => store
+                    .put_entry("default", "statistics", &early[0].0, &early[0].1)
+                    .expect("restore the early checkpoint"),
+                "none" => {
+                    store
+                        .delete_entry("default", "statistics", &early[0].0)
+                        .expect("delete the checkpoint");
+                }
+                _ => {}
+            }
+            store.close();
+        })
+        .await
+        .expect("join");
+        let app = TestApp::start_on(&db_url, clock.clone()).await;
+        let tenant = app.state.tenant("default").await.expect("tenant");
+        let recovery = tenant.statistics_recovery();
+        assert_eq!(
+            recovery.from_checkpoint,
+            case != "none",
+            "{case}: {recovery:?}"
+        );
+        reads.push(recovery.events_read);
+        let mut root = Cti::connect(&app, "root", "secret-password").await;
+        root.command("getQueueStatistics", json!({"queueId": queue_id}))
+            .await;
+        let again = counters(&root.until("QueueStatistics", None).await);
+        for (name, value) in &expected {
+            assert_eq!(
+                &again[*name], value,
+                "{name} after a restart ({case}): {again:?}"
+            );
+        }
+        drop(root);
+        app.stop().await;
     }
+    assert!(
+        reads[0] < reads[1] && reads[1] < reads[2],
+        "events read after a stop, from an early checkpoint, without one: {reads:?}"
+    );
+    drop(dir);
 }
 
 /// Queue membership over the socket (setAgentQueue adds or changes a penalty, removeAgentFromQueue removes), each
