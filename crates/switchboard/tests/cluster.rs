@@ -5,8 +5,9 @@
 //! comes back and takes its share. A CTI agent stays on throughout: its socket closes when its tenant moves, it
 //! signs in again through any node and carries on answering calls. Then every acknowledged task is there, every
 //! answer was 200 or a clear 503, and each tenant's stored log audits clean (no event sequence gap, no double
-//! offer) and replays to exactly the stored events (one writer at a time: no split brain). Runs when
-//! `SWITCHBOARD_TEST_PG` is set (`.ci/run` sets it).
+//! offer) and replays to exactly the stored events (one writer at a time: no split brain), and each tenant's
+//! webhook, whose deliveries moved with the tenant, delivered every event in order (repeats allowed, no gap).
+//! Runs when `SWITCHBOARD_TEST_PG` is set (`.ci/run` sets it).
 
 mod common;
 
@@ -141,6 +142,59 @@ fn leaders(db: &str) -> BTreeMap<String, Option<String>> {
             )
         })
         .collect()
+}
+
+/// What a webhook receiver got, per tenant: every sequence delivered, and what broke the order (a delivery
+/// whose events are not consecutive, or that starts past the next undelivered sequence).
+#[derive(Default)]
+struct Received {
+    seen: BTreeMap<String, BTreeSet<u64>>,
+    deliveries: usize,
+    disorder: Vec<String>,
+}
+
+/// A webhook receiver on a free local port (`POST /hook/{tenant}`, always 200); returns its base URL.
+async fn webhook_receiver(received: Arc<Mutex<Received>>) -> String {
+    let app = axum::Router::new().route(
+        "/hook/{tenant}",
+        axum::routing::post(
+            move |axum::extract::Path(tenant): axum::extract::Path<String>,
+                  axum::Json(body): axum::Json<Value>| {
+                let received = received.clone();
+                async move {
+                    let sequences: Vec<u64> = body["Events"]
+                        .as_array()
+                        .map(|events| {
+                            events
+                                .iter()
+                                .filter_map(|e| e["Sequence"].as_u64())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let mut received = received.lock().unwrap();
+                    received.deliveries += 1;
+                    let next = received
+                        .seen
+                        .get(&tenant)
+                        .and_then(|seen| seen.last())
+                        .map_or(1, |last| last + 1);
+                    let consecutive = sequences.windows(2).all(|w| w[1] == w[0] + 1);
+                    if !consecutive || sequences.first().is_some_and(|&first| first > next) {
+                        let problem = format!("{tenant}: {sequences:?} after {}", next - 1);
+                        received.disorder.push(problem);
+                    }
+                    received.seen.entry(tenant).or_default().extend(sequences);
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("webhook receiver");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
 }
 
 /// Polls until `done` holds (at most `limit`), returning how long it took.
@@ -425,6 +479,22 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         }
         tenants.push((tenant, key, service));
     }
+    // Each tenant's events go to a webhook from the first one on; its deliveries move with the tenant.
+    let received: Arc<Mutex<Received>> = Arc::default();
+    let receiver = webhook_receiver(received.clone()).await;
+    for (n, (tenant, key, _)) in tenants.iter().enumerate() {
+        let (status, body) = settled_call(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/v2.0/webhooks", bases[n % 3]),
+            key,
+            json!({"Id": "audit", "Url": format!("{receiver}/hook/{tenant}"),
+                   "Secret": "cluster-webhook-secret", "From": 1}),
+        )
+        .await;
+        assert_eq!(status, 200, "{tenant}: {body}");
+    }
+
     // Every tenant led, and spread over more than one node.
     wait_for(
         Duration::from_secs(20),
@@ -880,6 +950,45 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
         assert_eq!(status, 200, "acknowledged task {external} lost: {task}");
     }
 
+    // Every event stored so far reached the tenant's webhook, in order, across the kill, the pause and the
+    // moves; repeats (a position stored just before a crash) are allowed, gaps are not.
+    let stored: BTreeMap<String, u64> = tokio::task::block_in_place(|| {
+        let mut client = postgres::Client::connect(&db, postgres::NoTls).expect("PostgreSQL");
+        tenants
+            .iter()
+            .map(|(tenant, _, _)| {
+                let last: i64 = client
+                    .query_one("SELECT MAX(seq) FROM events WHERE tenant = $1", &[tenant])
+                    .expect("last event")
+                    .get(0);
+                (tenant.clone(), last as u64)
+            })
+            .collect()
+    });
+    wait_for(
+        Duration::from_secs(30),
+        "every stored event delivered to the webhooks",
+        || {
+            let received = received.lock().unwrap();
+            stored.iter().all(|(tenant, last)| {
+                received
+                    .seen
+                    .get(tenant)
+                    .is_some_and(|seen| (1..=*last).all(|seq| seen.contains(&seq)))
+            })
+        },
+    )
+    .await;
+    let (deliveries, delivered_events) = {
+        let received = received.lock().unwrap();
+        assert!(
+            received.disorder.is_empty(),
+            "webhook deliveries out of order: {:?}",
+            received.disorder
+        );
+        (received.deliveries, stored.values().sum::<u64>())
+    };
+
     // Graceful stop of every node: each hands its tenants over (the others lead them at once), the last one
     // releases them.
     let mut handovers = Vec::new();
@@ -920,7 +1029,7 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
          refused with 503 or unreachable; kill -9 of t0's leader: served again after {:.2} s; SIGSTOP: its {} \
          tenants taken over after {:.2} s, stepped down on SIGCONT; restarted node led a tenant after {:.2} s; \
          graceful stops: every tenant led by the others {:.2} s and {:.2} s after SIGTERM; \
-         {audited} events audited",
+         {audited} events audited; webhooks: all {delivered_events} events in {deliveries} deliveries",
         lease_ms(),
         acknowledged.len(),
         cti.calls.load(Ordering::SeqCst),
