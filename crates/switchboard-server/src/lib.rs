@@ -403,13 +403,29 @@ impl AppState {
         execution.durable.wait_blocking()?;
         let started = std::time::Instant::now();
         let (statistics, statistics_recovery) = self.recover_statistics(name, journal.engine())?;
-        tracing::info!(
-            tenant = name,
-            events_read = statistics_recovery.events_read,
-            from_checkpoint = statistics_recovery.from_checkpoint,
-            millis = started.elapsed().as_millis() as u64,
-            "recovered the statistics of the day"
+        let millis = started.elapsed().as_millis() as u64;
+        let (events_read, from_checkpoint) = (
+            statistics_recovery.events_read,
+            statistics_recovery.from_checkpoint,
         );
+        // Worth an operator's attention only when it slows the start down.
+        if millis >= 250 {
+            tracing::info!(
+                tenant = name,
+                events_read,
+                from_checkpoint,
+                millis,
+                "recovered the statistics of the day"
+            );
+        } else {
+            tracing::debug!(
+                tenant = name,
+                events_read,
+                from_checkpoint,
+                millis,
+                "recovered the statistics of the day"
+            );
+        }
         let checkpointed = if statistics_recovery.from_checkpoint {
             statistics.seq()
         } else {
