@@ -154,6 +154,106 @@ fn check(config: &Configuration) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether `identifier` names a service of the document that `declared` entries before it describe, the way
+/// the engine finds services (id, or SIP URI with or without `sip:`).
+fn declared_service(declared: &[ServiceDto], identifier: &str) -> bool {
+    let lower = identifier.to_lowercase();
+    declared.iter().any(|service| {
+        let sip = service.sip_uri.to_lowercase();
+        service
+            .id
+            .as_deref()
+            .is_some_and(|id| id.eq_ignore_ascii_case(identifier))
+            || (!sip.is_empty() && (sip == lower || sip == format!("sip:{lower}")))
+    })
+}
+
+/// Every entry checked before anything is applied, so that a document refused for a bad entry changes nothing:
+/// each entry's own fields, and what it refers to (services, parent units) among what the tenant has and what the
+/// document declares before it. What only applying can tell (a conflict with a concurrent change) can still
+/// stop an apply part-way; applying the corrected document again then completes it.
+async fn check_entries(
+    state: &AppState,
+    tenant: &TenantHandle,
+    config: &Configuration,
+) -> Result<(), ApiError> {
+    let at = |kind: &str, n: usize, error: ApiError| {
+        ApiError::new(
+            error.status,
+            error.code,
+            format!("{kind}[{n}]: {}", error.message),
+        )
+    };
+    let known = |identifier: &str, declared: &[ServiceDto]| {
+        declared_service(declared, identifier)
+            || state.read(tenant, |engine| {
+                engine.service_by_identifier(identifier).is_some()
+            })
+    };
+    let service_missing = |identifier: &str| {
+        ApiError::not_found(
+            "ServiceNotFound",
+            format!("No service '{identifier}' in the tenant or earlier in the document."),
+        )
+    };
+    for (n, profile) in config.profiles.iter().enumerate() {
+        if profile.name.trim().is_empty() {
+            let error = ApiError::invalid("A profile name must not be empty.");
+            return Err(at("Profiles", n, error));
+        }
+    }
+    let mut units = crate::lucs::directory::units(state, tenant.name()).await?;
+    for (n, unit) in config.organization_units.iter().enumerate() {
+        if unit.name.trim().is_empty() {
+            return Err(at(
+                "OrganizationUnits",
+                n,
+                ApiError::bad_request("'Name' is required."),
+            ));
+        }
+        if let Some(parent) = &unit.parent_id {
+            if crate::lucs::directory::find(&units, parent).is_none() {
+                let error = ApiError::invalid(format!(
+                    "parent organization unit '{parent}' does not exist"
+                ));
+                return Err(at("OrganizationUnits", n, error));
+            }
+        }
+        units.push(unit.clone());
+    }
+    for (n, reason) in config.absence_reasons.iter().enumerate() {
+        crate::lucs::directory::absence_reason_name(reason)
+            .map_err(|e| at("AbsenceReasons", n, e))?;
+    }
+    for (n, service) in config.services.iter().enumerate() {
+        crate::lucs::service_fields(service).map_err(|e| at("Services", n, e))?;
+        if let Some(target) = &service.overflow_service {
+            if !known(target, &config.services[..n]) {
+                return Err(at("Services", n, service_missing(target)));
+            }
+        }
+    }
+    for (n, user) in config.users.iter().enumerate() {
+        crate::lucs::user_fields(user).map_err(|e| at("Users", n, e))?;
+        for service in user.service_identifiers() {
+            if !known(service, &config.services) {
+                return Err(at("Users", n, service_missing(service)));
+            }
+        }
+    }
+    for (n, point) in config.access_points.iter().enumerate() {
+        crate::puzzel::access_points::access_point_name(point)
+            .map_err(|e| at("AccessPoints", n, e))?;
+        if !known(&point.service, &config.services) {
+            return Err(at("AccessPoints", n, service_missing(&point.service)));
+        }
+    }
+    for (n, period) in config.callback_periods.iter().enumerate() {
+        crate::xuc::callbacks::period_fields(period).map_err(|e| at("CallbackPeriods", n, e))?;
+    }
+    Ok(())
+}
+
 /// Applies a configuration to a tenant with every right (the server's own `--config`).
 pub async fn apply(
     state: &AppState,
@@ -171,6 +271,7 @@ pub async fn apply_as(
     roles: &[Role],
 ) -> Result<ConfigurationReport, ApiError> {
     check(&config)?;
+    check_entries(state, tenant, &config).await?;
     let mut report = ConfigurationReport::default();
     if let Some(settings) = &config.settings {
         let current = state.read(tenant, |engine| engine.config().clone());

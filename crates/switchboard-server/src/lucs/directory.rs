@@ -112,7 +112,10 @@ pub async fn units(state: &AppState, tenant: &str) -> Result<Vec<OrganizationUni
         .collect()
 }
 
-fn find<'a>(units: &'a [OrganizationUnitDto], identifier: &str) -> Option<&'a OrganizationUnitDto> {
+pub(crate) fn find<'a>(
+    units: &'a [OrganizationUnitDto],
+    identifier: &str,
+) -> Option<&'a OrganizationUnitDto> {
     units
         .iter()
         .find(|u| u.id.as_deref() == Some(identifier) || u.name.eq_ignore_ascii_case(identifier))
@@ -371,17 +374,23 @@ pub async fn absence_reasons(
 }
 
 /// Adds an absence reason; returns whether it was new.
-pub async fn apply_absence_reason(
-    state: &AppState,
-    tenant: &str,
-    name: &str,
-) -> Result<bool, ApiError> {
+/// An absence reason as stored (trimmed), if it is one: 1 to 100 characters.
+pub(crate) fn absence_reason_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim().to_string();
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::invalid(
             "an absence reason has 1 to 100 characters",
         ));
     }
+    Ok(name)
+}
+
+pub async fn apply_absence_reason(
+    state: &AppState,
+    tenant: &str,
+    name: &str,
+) -> Result<bool, ApiError> {
+    let name = absence_reason_name(name)?;
     let known = absence_reasons(state, tenant).await?;
     if known.iter().any(|r| r.name == name) {
         return Ok(false);

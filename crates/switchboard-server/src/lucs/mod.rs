@@ -873,23 +873,20 @@ async fn create_user(
 }
 
 /// Creates or replaces a user from a full description.
-async fn upsert_user(
-    state: &AppState,
-    tenant: &crate::TenantHandle,
-    body: CreateUserDto,
-) -> Result<UserDto, ApiError> {
+/// The checks of a user body that need no engine (its SIP URI, id, profile names, traits and responsibilities);
+/// answers the id it names, if any. A body refused here changes nothing.
+pub(crate) fn user_fields(body: &CreateUserDto) -> Result<Option<AgentId>, ApiError> {
     if body.sip_uri.trim().is_empty() {
         return Err(ApiError::bad_request("'SipUri' is required."));
     }
     let id = match &body.id {
-        Some(id) => AgentId(
-            id.parse()
-                .map_err(|_| ApiError::invalid(format!("Id '{id}' is not a UUID")))?,
-        ),
-        None => AgentId(uuid::Uuid::new_v4()),
+        Some(id) => {
+            Some(AgentId(id.parse().map_err(|_| {
+                ApiError::invalid(format!("Id '{id}' is not a UUID"))
+            })?))
+        }
+        None => None,
     };
-    // Profiles and trait names are created by commands of their own before the user is: everything a body can be
-    // refused for is checked first, so a refused body changes nothing.
     if body
         .profiles
         .iter()
@@ -908,6 +905,17 @@ async fn upsert_user(
         trait_node(&r.trait_node)?;
         responsibility_level(&r.responsibility)?;
     }
+    Ok(id)
+}
+
+async fn upsert_user(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    body: CreateUserDto,
+) -> Result<UserDto, ApiError> {
+    // Profiles and trait names are created by commands of their own before the user is: everything a body can be
+    // refused for is checked first, so a refused body changes nothing.
+    let id = user_fields(&body)?.unwrap_or_else(|| AgentId(uuid::Uuid::new_v4()));
     state.read(tenant, |engine| -> Result<(), ApiError> {
         sip_uri_free(engine, &body.sip_uri, id)?;
         for membership in &body.services {
@@ -1136,6 +1144,11 @@ impl CreateUserDto {
     /// The user's SIP URI.
     pub fn sip_uri(&self) -> &str {
         &self.sip_uri
+    }
+
+    /// The services the user is a member of, as the body names them.
+    pub fn service_identifiers(&self) -> impl Iterator<Item = &str> {
+        self.services.iter().map(|m| m.service.as_str())
     }
 }
 
@@ -1874,13 +1887,24 @@ async fn upsert_service(
 
 /// Creates or updates a service from its DTO; unchanged services are left alone. Returns the service and
 /// whether anything changed.
-pub(crate) async fn apply_service(
-    state: &AppState,
-    tenant: &crate::TenantHandle,
-    body: ServiceDto,
-) -> Result<(ServiceDto, bool), ApiError> {
+/// The fields of a service body that need no engine, checked: everything but the service's identity and overflow
+/// target. A body refused here changes nothing.
+pub(crate) struct ServiceFields {
+    pub strategy: switchboard_core::Strategy,
+    pub rona: Option<Span>,
+    pub wrapup: Span,
+    pub max_wait: Option<Span>,
+    /// The level of each required trait, in order.
+    pub levels: Vec<Level>,
+}
+
+pub(crate) fn service_fields(body: &ServiceDto) -> Result<ServiceFields, ApiError> {
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("'Name' is required."));
+    }
+    if let Some(id) = &body.id {
+        id.parse::<uuid::Uuid>()
+            .map_err(|_| ApiError::invalid(format!("Id '{id}' is not a UUID")))?;
     }
     let strategy = match &body.distribution_strategy {
         Some(name) => parse_strategy(name).map_err(ApiError::invalid)?,
@@ -1895,14 +1919,38 @@ pub(crate) async fn apply_service(
             None => Ok(None),
         }
     };
-    let rona = span("RonaTimeoutInSeconds", body.rona_timeout_in_seconds)?;
-    let wrapup = span("WrapUpTimeInSeconds", body.wrap_up_time_in_seconds)?.unwrap_or(Span::ZERO);
-    let max_wait = span("MaxWaitTimeInSeconds", body.max_wait_time_in_seconds)?;
+    let levels = body
+        .required_traits
+        .iter()
+        .map(|required| {
+            parse_level(&TRAIT_LEVELS, &required.attribute).ok_or_else(|| {
+                ApiError::invalid(format!("unknown trait level '{}'", required.attribute))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ServiceFields {
+        strategy,
+        rona: span("RonaTimeoutInSeconds", body.rona_timeout_in_seconds)?,
+        wrapup: span("WrapUpTimeInSeconds", body.wrap_up_time_in_seconds)?.unwrap_or(Span::ZERO),
+        max_wait: span("MaxWaitTimeInSeconds", body.max_wait_time_in_seconds)?,
+        levels,
+    })
+}
+
+pub(crate) async fn apply_service(
+    state: &AppState,
+    tenant: &crate::TenantHandle,
+    body: ServiceDto,
+) -> Result<(ServiceDto, bool), ApiError> {
+    let ServiceFields {
+        strategy,
+        rona,
+        wrapup,
+        max_wait,
+        levels,
+    } = service_fields(&body)?;
     let mut trait_ids = Vec::new();
-    for required in &body.required_traits {
-        let level = parse_level(&TRAIT_LEVELS, &required.attribute).ok_or_else(|| {
-            ApiError::invalid(format!("unknown trait level '{}'", required.attribute))
-        })?;
+    for (required, level) in body.required_traits.iter().zip(levels) {
         if let Outcome::Trait(id) = state
             .command(tenant, Command::InternTrait(required.trait_node.clone()))
             .await?

@@ -103,6 +103,17 @@ pub async fn list(state: &AppState, tenant: &str) -> Result<Vec<AccessPointDto>,
     config_entries(state, tenant, KIND).await
 }
 
+/// An access point's name (trimmed), checked: 1 to `MAX_NAME` characters.
+pub(crate) fn access_point_name(point: &AccessPointDto) -> Result<String, ApiError> {
+    let name = point.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(ApiError::invalid(format!(
+            "an access point's Name has 1 to {MAX_NAME} characters"
+        )));
+    }
+    Ok(name)
+}
+
 /// Creates or updates the access point with this name. Returns it (its service as an id) and whether anything
 /// changed; an access point already as described is not written again.
 pub async fn apply_access_point(
@@ -110,12 +121,7 @@ pub async fn apply_access_point(
     tenant: &TenantHandle,
     point: AccessPointDto,
 ) -> Result<(AccessPointDto, bool), ApiError> {
-    let name = point.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid(format!(
-            "an access point's Name has 1 to {MAX_NAME} characters"
-        )));
-    }
+    let name = access_point_name(&point)?;
     let service = state.read(tenant, |engine| {
         engine.service_by_identifier(&point.service).ok_or_else(|| {
             ApiError::not_found(

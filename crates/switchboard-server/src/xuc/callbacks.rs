@@ -134,12 +134,8 @@ async fn list(state: &AppState, tenant: &str) -> Result<Vec<CallbackPeriodDto>, 
     config_entries(state, tenant, KIND).await
 }
 
-/// Creates or updates the period with this name; answers it and whether anything changed.
-pub async fn apply_period(
-    state: &AppState,
-    tenant: &TenantHandle,
-    period: CallbackPeriodDto,
-) -> Result<(CallbackPeriodDto, bool), ApiError> {
+/// A period's name (trimmed), start and end (seconds of the day), checked.
+pub(crate) fn period_fields(period: &CallbackPeriodDto) -> Result<(String, i64, i64), ApiError> {
     let name = period.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid(
@@ -157,6 +153,16 @@ pub async fn apply_period(
     if end <= start {
         return Err(ApiError::invalid("PeriodEnd must come after PeriodStart"));
     }
+    Ok((name, start, end))
+}
+
+/// Creates or updates the period with this name; answers it and whether anything changed.
+pub async fn apply_period(
+    state: &AppState,
+    tenant: &TenantHandle,
+    period: CallbackPeriodDto,
+) -> Result<(CallbackPeriodDto, bool), ApiError> {
+    let (name, start, end) = period_fields(&period)?;
     let key = name.to_lowercase();
     let existing = list(state, tenant.name()).await?;
     let current = existing.iter().find(|p| p.name.to_lowercase() == key);

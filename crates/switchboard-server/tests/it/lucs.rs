@@ -829,6 +829,111 @@ async fn configuration_is_applied_idempotently() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
 }
 
+/// A document with one bad entry anywhere is refused before anything is applied: the answer names the entry,
+/// and neither the engine's log nor the stored configuration changes. Entries may refer to services declared
+/// earlier in the same document.
+#[tokio::test]
+async fn a_configuration_with_a_bad_entry_changes_nothing() {
+    let app = TestApp::start().await;
+    let good = json!({
+        "Settings": {"TaskLifetimeInDays": 3},
+        "Profiles": [{"Name": "Late"}],
+        "OrganizationUnits": [{"Name": "Care"}, {"Name": "Care North", "ParentId": "Care"}],
+        "AbsenceReasons": ["Training"],
+        "Services": [
+            {"Name": "Overflow", "SipUri": "sip:overflow@dev.local"},
+            {"Name": "Care", "SipUri": "sip:care@dev.local", "OverflowService": "sip:overflow@dev.local",
+             "RequiredTraits": [{"TraitNode": "German", "Attribute": "Advanced"}]}
+        ],
+        "Users": [{"SipUri": "sip:ann@dev.local", "FirstName": "Ann",
+                   "Services": [{"Service": "care@dev.local"}]}],
+        "AccessPoints": [{"Name": "care@customer.example", "Service": "sip:care@dev.local"}],
+        "CallbackPeriods": [{"Name": "Morning", "PeriodStart": "08:00", "PeriodEnd": "12:00"}]
+    });
+    let stored = |app: &TestApp| {
+        let store = app.state.store();
+        let events = store.events_after("default", 0, 10_000).unwrap().len();
+        let entries: usize = [
+            "organization_unit",
+            "absence_reason",
+            "access_point",
+            "callback_period",
+        ]
+        .iter()
+        .map(|kind| store.list_entries("default", kind).unwrap().len())
+        .sum();
+        (events, entries)
+    };
+    let before = stored(&app);
+    // Each of these breaks one entry of an otherwise good document, late in the order of application.
+    type Break = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Break, &str)> = vec![
+        (
+            "bad trait level",
+            Box::new(|c| c["Services"][1]["RequiredTraits"][0]["Attribute"] = json!("Superb")),
+            "Services[1]",
+        ),
+        (
+            "bad strategy",
+            Box::new(|c| c["Services"][1]["DistributionStrategy"] = json!("Fastest")),
+            "Services[1]",
+        ),
+        (
+            "overflow to a later service",
+            Box::new(|c| c["Services"][0]["OverflowService"] = json!("sip:care@dev.local")),
+            "Services[0]",
+        ),
+        (
+            "user of an unknown service",
+            Box::new(|c| c["Users"][0]["Services"][0]["Service"] = json!("sip:nope@dev.local")),
+            "Users[0]",
+        ),
+        (
+            "user id not a UUID",
+            Box::new(|c| c["Users"][0]["Id"] = json!("ann")),
+            "Users[0]",
+        ),
+        (
+            "empty profile of a user",
+            Box::new(|c| c["Users"][0]["CurrentProfile"] = json!(" ")),
+            "Users[0]",
+        ),
+        (
+            "access point to an unknown service",
+            Box::new(|c| c["AccessPoints"][0]["Service"] = json!("sip:nope@dev.local")),
+            "AccessPoints[0]",
+        ),
+        (
+            "period ending before it starts",
+            Box::new(|c| c["CallbackPeriods"][0]["PeriodEnd"] = json!("07:00")),
+            "CallbackPeriods[0]",
+        ),
+        (
+            "unit under an unknown parent",
+            Box::new(|c| c["OrganizationUnits"][1]["ParentId"] = json!("Nowhere")),
+            "OrganizationUnits[1]",
+        ),
+        (
+            "empty absence reason",
+            Box::new(|c| c["AbsenceReasons"][0] = json!("")),
+            "AbsenceReasons[0]",
+        ),
+    ];
+    for (case, break_it, entry) in &cases {
+        let mut config = good.clone();
+        break_it(&mut config);
+        let (status, error) = app.post("/v2.0/configuration", config).await;
+        assert!(status.is_client_error(), "{case}: {status} {error}");
+        let message = error["Error"]["Message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(entry), "{case}: {error}");
+        assert_eq!(stored(&app), before, "{case}: something was applied");
+    }
+    let (status, report) = app.post("/v2.0/configuration", good).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ServicesChanged"], 2, "{report}");
+    assert_eq!(report["UsersChanged"], 1, "{report}");
+}
+
 /// Organization units: a tree whose lists include descendants; absence reasons restrict setAbsent.
 #[tokio::test]
 async fn organization_units_and_absence_reasons() {
