@@ -113,47 +113,6 @@ pub fn parse(text: &str, file_name: &str) -> Result<Configuration, String> {
         .map_err(|e| format!("{file_name}: not YAML, TOML or JSON this server understands ({e})"))
 }
 
-fn check(config: &Configuration) -> Result<(), ApiError> {
-    if let Some(settings) = &config.settings {
-        for (name, value, max) in [
-            (
-                "MaximumPollingTimeoutInMin",
-                settings.maximum_polling_timeout_in_min,
-                MAX_POLLING_TIMEOUT_MINUTES,
-            ),
-            (
-                "TaskLifetimeInDays",
-                settings.task_lifetime_in_days,
-                MAX_TASK_LIFETIME_DAYS,
-            ),
-            (
-                "DefaultRonaTimeoutInSeconds",
-                settings.default_rona_timeout_in_seconds,
-                MAX_DEFAULT_RONA_SECONDS,
-            ),
-        ] {
-            if value.is_some_and(|value| value > max) {
-                return Err(ApiError::invalid(format!("{name} must be at most {max}")));
-            }
-        }
-    }
-    for service in &config.services {
-        if service.id.is_none() && service.sip_uri.trim().is_empty() {
-            return Err(ApiError::invalid(format!(
-                "service '{}' needs a SipUri (or an Id) so that applying the configuration again finds it",
-                service.name
-            )));
-        }
-    }
-    for user in &config.users {
-        if user.sip_uri().trim().is_empty() {
-            return Err(ApiError::invalid("every user needs a SipUri"));
-        }
-    }
-    crate::events::webhooks::check_config(&config.webhooks)?;
-    Ok(())
-}
-
 /// Whether `identifier` names a service of the document that `declared` entries before it describe, the way
 /// the engine finds services (id, or SIP URI with or without `sip:`).
 fn declared_service(declared: &[ServiceDto], identifier: &str) -> bool {
@@ -172,7 +131,7 @@ fn declared_service(declared: &[ServiceDto], identifier: &str) -> bool {
 /// each entry's own fields, and what it refers to (services, parent units) among what the tenant has and what the
 /// document declares before it. What only applying can tell (a conflict with a concurrent change) can still
 /// stop an apply part-way; applying the corrected document again then completes it.
-async fn check_entries(
+async fn check(
     state: &AppState,
     tenant: &TenantHandle,
     config: &Configuration,
@@ -196,6 +155,29 @@ async fn check_entries(
             format!("No service '{identifier}' in the tenant or earlier in the document."),
         )
     };
+    if let Some(settings) = &config.settings {
+        for (name, value, max) in [
+            (
+                "MaximumPollingTimeoutInMin",
+                settings.maximum_polling_timeout_in_min,
+                MAX_POLLING_TIMEOUT_MINUTES,
+            ),
+            (
+                "TaskLifetimeInDays",
+                settings.task_lifetime_in_days,
+                MAX_TASK_LIFETIME_DAYS,
+            ),
+            (
+                "DefaultRonaTimeoutInSeconds",
+                settings.default_rona_timeout_in_seconds,
+                MAX_DEFAULT_RONA_SECONDS,
+            ),
+        ] {
+            if value.is_some_and(|value| value > max) {
+                return Err(ApiError::invalid(format!("{name} must be at most {max}")));
+            }
+        }
+    }
     for (n, profile) in config.profiles.iter().enumerate() {
         if profile.name.trim().is_empty() {
             let error = ApiError::invalid("A profile name must not be empty.");
@@ -227,6 +209,13 @@ async fn check_entries(
     }
     for (n, service) in config.services.iter().enumerate() {
         crate::lucs::service_fields(service).map_err(|e| at("Services", n, e))?;
+        if service.id.is_none() && service.sip_uri.trim().is_empty() {
+            let error = ApiError::invalid(format!(
+                "service '{}' needs a SipUri (or an Id) so that applying the configuration again finds it",
+                service.name
+            ));
+            return Err(at("Services", n, error));
+        }
         if let Some(target) = &service.overflow_service {
             if !known(target, &config.services[..n]) {
                 return Err(at("Services", n, service_missing(target)));
@@ -251,6 +240,7 @@ async fn check_entries(
     for (n, period) in config.callback_periods.iter().enumerate() {
         crate::xuc::callbacks::period_fields(period).map_err(|e| at("CallbackPeriods", n, e))?;
     }
+    crate::events::webhooks::check_config(&config.webhooks)?;
     Ok(())
 }
 
@@ -270,8 +260,7 @@ pub async fn apply_as(
     config: Configuration,
     roles: &[Role],
 ) -> Result<ConfigurationReport, ApiError> {
-    check(&config)?;
-    check_entries(state, tenant, &config).await?;
+    check(state, tenant, &config).await?;
     let mut report = ConfigurationReport::default();
     if let Some(settings) = &config.settings {
         let current = state.read(tenant, |engine| engine.config().clone());

@@ -197,6 +197,16 @@ async fn webhook_receiver(received: Arc<Mutex<Received>>) -> String {
     base
 }
 
+/// The base URL of a node that does not lead `tenant`.
+fn follower(nodes: &[Node], db: &str, tenant: &str) -> String {
+    let leader = leaders(db)[tenant].clone().expect("the tenant is led");
+    nodes
+        .iter()
+        .find(|n| n.id() != leader)
+        .expect("a follower")
+        .base()
+}
+
 /// Polls until `done` holds (at most `limit`), returning how long it took.
 async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
@@ -331,12 +341,9 @@ impl CtiAgent {
                     continue;
                 };
                 let value: Value = serde_json::from_str(&text).unwrap_or_default();
-                // An offer rings with a Sheet; one that rang while the agent was away shows in its state.
+                // An offer rings with a Sheet, also one still ringing when the agent comes back.
                 let reply = match value["msgType"].as_str() {
                     Some("Sheet") => "answer",
-                    Some("AgentStateEvent") if value["ctiMessage"]["name"] == "AgentRinging" => {
-                        "answer"
-                    }
                     Some("AgentStateEvent") if value["ctiMessage"]["name"] == "AgentOnCall" => {
                         self.calls.fetch_add(1, Ordering::SeqCst);
                         "hangup"
@@ -527,12 +534,7 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
     // forwarded, the socket relayed, and an offer reaches it.
     let cti_service = {
         let (_, key, _) = &tenants[0];
-        let leader = leaders(&db)["t0"].clone().expect("t0 led");
-        let via = nodes
-            .iter()
-            .find(|n| n.id() != leader)
-            .expect("a follower")
-            .base();
+        let via = follower(&nodes, &db, "t0");
         let (status, body) = settled_call(
             &client,
             reqwest::Method::POST,
@@ -715,12 +717,7 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
 
     // An event stream of t1 opened through a node that does not lead it streams through.
     {
-        let leader = leaders(&db)["t1"].clone().expect("t1 led");
-        let via = nodes
-            .iter()
-            .find(|n| n.id() != leader)
-            .expect("a follower")
-            .base();
+        let via = follower(&nodes, &db, "t1");
         let streaming = reqwest::Client::new();
         let response = streaming
             .get(format!("{via}/v2.0/events"))
@@ -753,12 +750,7 @@ async fn three_nodes_survive_kill_and_pause_without_loss_or_split_brain() {
     // Puzzel e-task requests of t1 through a node that does not lead it (bearer key, tenant in the path).
     {
         let (_, key, _) = &tenants[1];
-        let leader = leaders(&db)["t1"].clone().expect("t1 led");
-        let via = nodes
-            .iter()
-            .find(|n| n.id() != leader)
-            .expect("a follower")
-            .base();
+        let via = follower(&nodes, &db, "t1");
         let (status, body) = settled_call(
             &client,
             reqwest::Method::POST,
